@@ -1,0 +1,54 @@
+# mapservice: `make run` serves the app with demo data, `make test` runs the whole suite.
+# Both install what is missing first: PostGIS (Debian package), Chromium (browser tests),
+# a virtualenv with the package, and the database named by DATABASE_URL.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+DATABASE_URL ?= postgresql:///mapservice
+TEST_DATABASE_URL ?= postgresql:///mapservice_test
+export DATABASE_URL TEST_DATABASE_URL
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PG_MAJOR ?= 15
+
+.PHONY: run test postgis browser venv database serve bench clean
+
+run: postgis venv database ## install, migrate, seed demo data and serve on 127.0.0.1:$(PORT)
+	$(BIN)/mapservice run --host 127.0.0.1 --port $(PORT)
+
+test: postgis browser venv ## the whole test suite against a real PostGIS database
+	$(BIN)/python -m pytest
+
+postgis:
+	@if ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
+	  echo "PostGIS is missing: installing postgresql-$(PG_MAJOR)-postgis-3"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql-$(PG_MAJOR)-postgis-3; \
+	fi
+
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  echo "Chromium is missing (browser tests): installing Debian's chromium"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+database: venv
+	$(BIN)/python -m mapservice.provision "$(DATABASE_URL)"
+	$(BIN)/mapservice db upgrade
+	$(BIN)/mapservice seed
+
+bench: postgis venv ## benchmarks (not part of make test); see bench/README
+	$(BIN)/python bench/nearby.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,77 @@
+"""mapservice: a services map for people forced from their homes in Central America and Mexico."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from mapservice.config import config_from_env
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the Flask application; ``config`` overrides values read from the environment."""
+    app = Flask(__name__)
+    app.config.update(config_from_env(secret_key=(config or {}).get("SECRET_KEY")))
+    if config:
+        app.config.update(config)
+    for register in (
+        register_extensions,
+        register_logging,
+        register_blueprints,
+        register_errorhandlers,
+        register_commands,
+    ):
+        register(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the bare extension instances of ``extensions.py`` to the app."""
+    from mapservice import i18n
+    from mapservice.extensions import compress, db, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()))
+    compress.init_app(app)
+    i18n.init_app(app)
+
+
+def register_logging(app: Flask) -> None:
+    """Log requests by path only: searchers' coordinates never reach a log."""
+    from mapservice.privacy import install_private_request_logging
+
+    install_private_request_logging(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the JSON API and the public pages."""
+    from mapservice.api import bp as api_bp
+    from mapservice.public import bp as public_bp
+
+    app.register_blueprint(api_bp)
+    app.register_blueprint(public_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """JSON errors under /api, friendly pages elsewhere."""
+    from mapservice.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Attach the project's CLI commands (seed, import, export…)."""
+    from mapservice.cli import register_cli
+
+    register_cli(app)
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,0 +1,6 @@
+"""The public JSON API under /api (and, later, the write API)."""
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+from mapservice.api import directory  # noqa: E402,F401  (registers routes)

@@ -1,0 +1,57 @@
+"""Public read endpoints: nearby services, one service, gazetteer."""
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+
+from mapservice.api import bp
+from mapservice.api.params import code_param, float_param, int_param, text_param
+from mapservice.errors import APIError
+from mapservice.extensions import db
+from mapservice.queries.places import place_json, search_places
+from mapservice.queries.services import NearbyFilters, nearest_services, public_service, service_json
+from mapservice.queries.vocabulary import vocabulary
+
+
+def nearby_filters(args) -> NearbyFilters:
+    """Parse the filters shared by the API and the search page."""
+    vocab = vocabulary()
+    return NearbyFilters(
+        category=code_param(args, "category", vocab.category_codes),
+        population=code_param(args, "population", vocab.population_codes),
+        language=code_param(args, "language"),
+        radius_km=float_param(args, "radius_km", 0.001, 20000),
+    )
+
+
+@bp.get("/v1/services/nearby")
+def services_nearby():
+    """Nearest public services to lat/lon, nearest first (geodesic km)."""
+    lat = float_param(request.args, "lat", -90, 90, required=True)
+    lon = float_param(request.args, "lon", -180, 180, required=True)
+    filters = nearby_filters(request.args)
+    limit = int_param(request.args, "limit", 1, 100, 20)
+    rows = nearest_services(
+        db.session, lat, lon, filters, limit, hide_after_days=current_app.config["VERIFY_HIDE_DAYS"]
+    )
+    return jsonify({"results": [service_json(r) for r in rows]})
+
+
+@bp.get("/v1/services/<int:service_id>")
+def service_detail(service_id: int):
+    """One public service."""
+    if service_id > 2**31 - 1:
+        raise APIError("not_found", f"no public service with id {service_id}", 404)
+    row = public_service(db.session, service_id, hide_after_days=current_app.config["VERIFY_HIDE_DAYS"])
+    if row is None:
+        raise APIError("not_found", f"no public service with id {service_id}", 404)
+    return jsonify(service_json(row, with_distance=False))
+
+
+@bp.get("/v1/places")
+def places():
+    """Gazetteer search by town name."""
+    query = text_param(request.args, "q", 100)
+    if query is None:
+        raise APIError("missing_parameter", "q is required")
+    limit = int_param(request.args, "limit", 1, 50, 10)
+    return jsonify([place_json(p) for p in search_places(db.session, query, limit)])

@@ -1,0 +1,72 @@
+"""Strict parsing of query-string parameters into clean values or :class:`APIError`."""
+from __future__ import annotations
+
+import math
+import re
+
+from mapservice.errors import APIError
+
+CODE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+
+
+def _raw(args, name: str) -> str | None:
+    value = args.get(name)
+    if value is None or value.strip() == "":
+        return None
+    if "\x00" in value:
+        raise APIError("invalid_parameter", f"{name} contains a NUL byte")
+    return value.strip()
+
+
+def float_param(args, name: str, low: float, high: float, *, required: bool = False) -> float | None:
+    """A finite float within ``[low, high]``."""
+    raw = _raw(args, name)
+    if raw is None:
+        if required:
+            raise APIError("missing_parameter", f"{name} is required")
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise APIError("invalid_parameter", f"{name} must be a number, not {raw[:40]!r}") from None
+    if not math.isfinite(value):
+        raise APIError("invalid_parameter", f"{name} must be a finite number")
+    if not low <= value <= high:
+        raise APIError("invalid_parameter", f"{name} must be between {low:g} and {high:g}")
+    return value
+
+
+def int_param(args, name: str, low: int, high: int, default: int) -> int:
+    """An integer within ``[low, high]``, or ``default`` when absent."""
+    raw = _raw(args, name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[-+]?\d{1,12}", raw):
+        raise APIError("invalid_parameter", f"{name} must be an integer, not {raw[:40]!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise APIError("invalid_parameter", f"{name} must be between {low} and {high}")
+    return value
+
+
+def code_param(args, name: str, known: frozenset[str] | None = None) -> str | None:
+    """A vocabulary code (category, population, language); unknown codes are refused."""
+    raw = _raw(args, name)
+    if raw is None:
+        return None
+    value = raw.lower()
+    if not CODE_RE.match(value) or (known is not None and value not in known):
+        raise APIError("invalid_parameter", f"unknown {name} {raw[:64]!r}")
+    return value
+
+
+def text_param(args, name: str, max_length: int = 200) -> str | None:
+    """Free text (a town name), without control characters, at most ``max_length`` long."""
+    raw = _raw(args, name)
+    if raw is None:
+        return None
+    if len(raw) > max_length:
+        raise APIError("invalid_parameter", f"{name} is longer than {max_length} characters")
+    if any(ord(ch) < 32 for ch in raw):
+        raise APIError("invalid_parameter", f"{name} contains control characters")
+    return raw

@@ -1,0 +1,97 @@
+"""The ``mapservice`` command: a Flask CLI group with the project's commands."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from mapservice.extensions import db
+
+
+def _create_app():
+    from mapservice import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False)
+def main():
+    """mapservice: services map for displaced people in Central America and Mexico.
+
+    Set DATABASE_URL (default postgresql:///mapservice); run `mapservice db upgrade`,
+    then `mapservice seed`, then `mapservice run`.
+    """
+
+
+@click.command("seed")
+@click.option("--no-demo", is_flag=True, help="Load reference data only, no demo organizations or services.")
+@with_appcontext
+def seed_command(no_demo: bool) -> None:
+    """Load countries, admin areas, taxonomy, populations, gazetteer and demo data.
+
+    Running it twice changes nothing.
+    """
+    from mapservice.services.demo import seed_demo
+    from mapservice.services.seed import seed_reference
+
+    counts = seed_reference(db.session)
+    db.session.commit()
+    click.echo(", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))
+    if not no_demo:
+        report = seed_demo(db.session)
+        db.session.commit()
+        click.echo(f"demo data: {report.summary()}")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and count what would change; write nothing.")
+@with_appcontext
+def import_command(file: Path, dry_run: bool) -> None:
+    """Import a listing CSV. Any invalid row refuses the whole file (exit status 1)."""
+    from mapservice.services.importer import ImportRefused, import_listings, read_listing_csv, validate_rows
+
+    try:
+        listings = validate_rows(db.session, read_listing_csv(file.read_bytes()))
+        report = import_listings(db.session, listings, dry_run=dry_run)
+    except ImportRefused as refused:
+        db.session.rollback()
+        for error in refused.errors:
+            click.echo(error, err=True)
+        click.echo(f"{file}: refused, nothing was written ({len(refused.errors)} bad row(s))", err=True)
+        sys.exit(1)
+    db.session.commit()
+    click.echo(("dry run, nothing written: " if dry_run else "") + report.summary())
+
+
+@click.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "geojson"]), required=True, help="Output format.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: standard output).")
+@click.option("--country", help="Only this country (ISO 3166-1 alpha-2, e.g. MX).")
+@with_appcontext
+def export_command(fmt: str, output: Path | None, country: str | None) -> None:
+    """Export the public view (confidential places generalized, no private fields)."""
+    from mapservice.services import exporter
+    from mapservice.services.listings import COUNTRIES
+
+    if country is not None:
+        country = country.upper()
+        if country not in COUNTRIES:
+            raise click.BadParameter(f"must be one of {' '.join(COUNTRIES)}", param_hint="--country")
+    hide = current_app.config["VERIFY_HIDE_DAYS"]
+    writer = {"csv": exporter.export_csv, "geojson": exporter.export_geojson}[fmt]
+    content = writer(db.session, country=country, hide_after_days=hide)
+    if output is None:
+        sys.stdout.write(content)
+    else:
+        output.write_text(content, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the commands to ``app.cli`` (so both `flask` and `mapservice` see them)."""
+    for command in (seed_command, import_command, export_command):
+        app.cli.add_command(command)

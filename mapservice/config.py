@@ -1,0 +1,64 @@
+"""Configuration read from the environment (see the README's table)."""
+from __future__ import annotations
+
+import os
+import secrets
+import warnings
+
+DEFAULT_TILES_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_TILES_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+
+
+def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | None = None) -> dict[str, object]:
+    """Build the Flask config mapping from environment variables.
+
+    ``secret_key`` is a key the caller already has (tests), which silences the warning.
+    """
+    env = os.environ if environ is None else environ
+    mode = env.get("MAPSERVICE_ENV", "development")
+    secret = secret_key or env.get("SECRET_KEY")
+    if not secret:
+        if mode == "production":
+            raise RuntimeError("SECRET_KEY must be set when MAPSERVICE_ENV=production")
+        warnings.warn(
+            "SECRET_KEY is not set: using a random key for this process only "
+            "(sessions end when it restarts)",
+            stacklevel=2,
+        )
+        secret = secrets.token_urlsafe(32)
+    redis_url = env.get("REDIS_URL")
+    return {
+        "MAPSERVICE_ENV": mode,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(
+            env.get("DATABASE_URL", "postgresql:///mapservice")
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": True,
+            "pool_size": int(env.get("MAPSERVICE_POOL_SIZE", "5")),
+            "connect_args": {"connect_timeout": 5, "application_name": "mapservice"},
+        },
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "TILES_URL": env.get("MAPSERVICE_TILES_URL", DEFAULT_TILES_URL),
+        "TILES_ATTRIBUTION": env.get("MAPSERVICE_TILES_ATTRIBUTION", DEFAULT_TILES_ATTRIBUTION),
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": mode == "production",
+        "BABEL_DEFAULT_LOCALE": "es",
+        "LANGUAGES": ["es", "en"],
+        "VERIFY_WARN_DAYS": int(env.get("MAPSERVICE_VERIFY_WARN_DAYS", "180")),
+        "VERIFY_HIDE_DAYS": int(env.get("MAPSERVICE_VERIFY_HIDE_DAYS", "365")),
+        "DATA_LICENSE": env.get("MAPSERVICE_DATA_LICENSE", "CC-BY-4.0"),
+    }
+
+
+def normalize_database_url(url: str) -> str:
+    """Make a plain ``postgresql://`` URL use the psycopg 3 driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

@@ -1,0 +1,64 @@
+"""Errors: JSON ``{"error": {"code", "message"}}`` for the API, friendly pages elsewhere."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy.exc import InterfaceError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+
+class APIError(Exception):
+    """An error to show the API client: a 4xx status, a stable code and a message."""
+
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+def wants_json() -> bool:
+    """True for API paths (JSON errors), False for pages."""
+    return request.path.startswith(("/api/", "/ogc", "/hsds"))
+
+
+def json_error(code: str, message: str, status: int):
+    """A JSON error response in the contract's shape."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the handlers on ``app``."""
+
+    @app.errorhandler(APIError)
+    def handle_api_error(err: APIError):
+        return json_error(err.code, err.message, err.status)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(err: HTTPException):
+        status = err.code or 500
+        code = (err.name or "error").lower().replace(" ", "_")
+        if wants_json():
+            response = json_error(code, err.description or err.name, status)
+        else:
+            response = app.make_response(
+                (render_template("error.html", status=status, title=err.name, message=err.description), status)
+            )
+        if err.code == 405 and hasattr(err, "valid_methods") and err.valid_methods:
+            response.headers["Allow"] = ", ".join(err.valid_methods)
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    def handle_database_down(err: Exception):
+        app.logger.error("database error: %s", type(err).__name__)
+        message = "The directory is briefly unavailable; try again in a few seconds."
+        if wants_json():
+            response = json_error("unavailable", message, 503)
+        else:
+            response = app.make_response(
+                (render_template("error.html", status=503, title="Unavailable", message=message), 503)
+            )
+        response.headers["Retry-After"] = "5"
+        return response

@@ -1,0 +1,1 @@
+"""Read queries (spatial query builders); views call these, never raw SQL themselves."""

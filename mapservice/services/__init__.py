@@ -1,0 +1,1 @@
+"""Writes and validation: import, export, seed."""

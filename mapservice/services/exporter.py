@@ -1,0 +1,79 @@
+"""Exports of the public view: listing CSV and GeoJSON.
+
+Confidential locations appear only with their generalized point and no address; private
+fields (exact point, verification internals, ids of people) are never selected.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from mapservice.queries.services import public_services, service_json
+from mapservice.services.listings import COLUMNS
+
+
+def _yes_no(value: bool | None) -> str:
+    if value is None:
+        return ""
+    return "yes" if value else "no"
+
+
+def listing_csv_row(row: dict[str, Any]) -> dict[str, str]:
+    """One public service as a row of the listing CSV (re-importable)."""
+    return {
+        "organization": row["organization_name"],
+        "external_id": row["external_id"],
+        "service_name": row["name"],
+        "description": row["description"] or "",
+        "categories": ";".join(row["categories"]),
+        "populations": ";".join(row["populations"]),
+        "languages": ";".join(row["languages"]),
+        "country": row["declared_country"],
+        "address": row["address"] or "",
+        "latitude": f"{row['lat']:.6f}",
+        "longitude": f"{row['lon']:.6f}",
+        "phone": row["phone"] or "",
+        "whatsapp": row["whatsapp"] or "",
+        "email": row["email"] or "",
+        "website": row["website"] or "",
+        "hours": row["hours"] or "",
+        "free": _yes_no(row["free"]),
+        "confidential": _yes_no(row["confidential"]),
+    }
+
+
+def export_csv(session: Session, *, country: str | None = None, hide_after_days: int = 365) -> str:
+    """The public directory as a listing CSV (UTF-8, header row), re-importable."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in public_services(session, country=country, hide_after_days=hide_after_days):
+        writer.writerow(listing_csv_row(row))
+    return out.getvalue()
+
+
+def geojson_feature(row: dict[str, Any]) -> dict[str, Any]:
+    """One public service at one location as an RFC 7946 Feature."""
+    properties = service_json(row, with_distance=False)
+    location = properties.pop("location")
+    properties["approximate"] = location["approximate"]
+    properties["address"] = location["address"]
+    return {
+        "type": "Feature",
+        "id": row["id"],
+        "geometry": {"type": "Point", "coordinates": [location["lon"], location["lat"]]},
+        "properties": properties,
+    }
+
+
+def export_geojson(session: Session, *, country: str | None = None, hide_after_days: int = 365) -> str:
+    """The public directory as an RFC 7946 FeatureCollection."""
+    features = [
+        geojson_feature(row)
+        for row in public_services(session, country=country, hide_after_days=hide_after_days)
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1)

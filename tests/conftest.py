@@ -1,0 +1,76 @@
+"""Fixtures: one PostGIS test database per run, a transaction rolled back per test."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from mapservice import create_app
+from mapservice.config import normalize_database_url
+from mapservice.extensions import db
+from mapservice.provision import ensure_database
+from mapservice.services.seed import seed_reference
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql:///mapservice_test")
+
+
+@pytest.fixture(scope="session")
+def app():
+    """The app on a fresh test database, migrated, with reference data committed."""
+    ensure_database(TEST_DATABASE_URL, recreate=True)
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": normalize_database_url(TEST_DATABASE_URL),
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
+    with app.app_context():
+        upgrade()
+        seed_reference(db.session)
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def session(app):
+    """A session whose work is rolled back after the test (commits become savepoints).
+
+    Every request made by the test client during the test shares the same connection and
+    outer transaction, so it sees the test's data and leaves nothing behind.
+    """
+    with app.app_context():
+        connection = db.engine.connect()
+        transaction = connection.begin()
+        original = db.session
+        # A plain SQLAlchemy session: Flask-SQLAlchemy's own picks the engine by bind key
+        # and would open a second connection outside the test's transaction.
+        db.session = scoped_session(
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint"),
+            scopefunc=original.registry.scopefunc,
+        )
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            transaction.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def client(app, session):
+    """A test client over the rolled-back session."""
+    return app.test_client()
+
+
+@pytest.fixture
+def cli(app, session):
+    """A CLI runner over the rolled-back session."""
+    return app.test_cli_runner()

@@ -1,0 +1,169 @@
+"""Listing CSV import: refusal of bad files with line numbers, idempotent upsert."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from mapservice.services.importer import ImportRefused, import_listings, read_listing_csv, validate_rows
+
+SAMPLE = (Path(__file__).parent.parent / "data" / "listings-sample.csv").read_text(encoding="utf-8")
+HEADER = SAMPLE.splitlines()[0]
+GOOD_ROW = (
+    'Org A,a-1,Asesoría legal,"Texto",protection.legal,refugees,es;en,MX,"Calle 1, Tapachula",'
+    "14.9067,-92.2635,+52 962 625 1234,,a@example.org,https://example.org,Mo-Fr 09:00-15:00,yes,no"
+)
+
+
+def csv_of(*rows: str) -> str:
+    return "\n".join([HEADER, *rows]) + "\n"
+
+
+def run_import(session, data, dry_run=False):
+    return import_listings(session, validate_rows(session, read_listing_csv(data)), dry_run=dry_run)
+
+
+def counts(session):
+    return session.execute(
+        text("SELECT (SELECT count(*) FROM service), (SELECT count(*) FROM location), "
+             "(SELECT count(*) FROM service_at_location), (SELECT count(*) FROM organization)")  # fmt: skip
+    ).one()
+
+
+def test_sample_file_imports(session):
+    report = run_import(session, SAMPLE)
+    assert (report.created, report.updated, report.unchanged) == (6, 0, 0)
+    assert set(report.organizations_created) == {
+        "Ejemplo Albergue del Sur", "Ejemplo Red de Empleo", "Ejemplo Centro Comunitario",
+        "Ejemplo Fundación Formación", "Ejemplo Clínica Móvil",
+    }  # fmt: skip
+    row = session.execute(
+        text("SELECT s.phone, l.admin_area_code, l.timezone FROM service s "
+             "JOIN service_at_location sal ON sal.service_id = s.id JOIN location l ON l.id = sal.location_id "
+             "WHERE s.external_id = 'ex-001'")  # fmt: skip
+    ).one()
+    # GeoNames puts some Chiapas towns in America/Merida: the same UTC-6 as Mexico City.
+    assert row[:2] == ("+529626251234", "MX-CHP")
+    assert row[2] in {"America/Mexico_City", "America/Merida"}
+
+
+def test_reimport_is_a_noop(session):
+    run_import(session, SAMPLE)
+    before = session.execute(text("SELECT id, version, last_verified, updated_at FROM service ORDER BY id")).all()
+    public_before = session.execute(text("SELECT id, ST_AsText(public_geom) FROM location ORDER BY id")).all()
+    report = run_import(session, SAMPLE)
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 6)
+    assert session.execute(text("SELECT id, version, last_verified, updated_at FROM service ORDER BY id")).all() == before
+    assert session.execute(text("SELECT id, ST_AsText(public_geom) FROM location ORDER BY id")).all() == public_before
+
+
+def test_changed_row_updates_in_place(session):
+    run_import(session, SAMPLE)
+    n = counts(session)
+    changed = SAMPLE.replace("Orientación sobre asilo", "Orientación sobre asilo y refugio")
+    report = run_import(session, changed)
+    assert (report.created, report.updated, report.unchanged) == (0, 1, 5)
+    assert counts(session) == n
+    version = session.execute(text("SELECT version FROM service WHERE external_id = 'ex-001'")).scalar_one()
+    assert version == 2
+
+
+def test_dry_run_writes_nothing(session):
+    before = counts(session)
+    report = run_import(session, SAMPLE, dry_run=True)
+    assert report.created == 6 and report.dry_run
+    assert counts(session) == before
+
+
+@pytest.mark.parametrize(
+    "row, reason",
+    [
+        (GOOD_ROW.replace("14.9067,-92.2635", '"14,9067",-92.2635'), "uses a comma"),
+        (GOOD_ROW.replace("protection.legal,", "protection.magic,"), "unknown category 'protection.magic'"),
+        (GOOD_ROW.replace("refugees,", "aliens,"), "unknown population 'aliens'"),
+        (GOOD_ROW.replace(",es;en,", ",es;xx1,"), "unknown language code 'xx1'"),
+        (GOOD_ROW.replace("Asesoría legal", ""), "service_name is required"),
+        (GOOD_ROW.replace("14.9067,-92.2635", "-92.2635,14.9067"), "latitude '-92.2635' is out of range"),
+        (GOOD_ROW.replace("Mo-Fr 09:00-15:00", "mornings"), "opening_hours"),
+        (GOOD_ROW.replace("+52 962 625 1234", "12"), "phone '12'"),
+        (GOOD_ROW.replace(",yes,no", ",maybe,no"), "free must be yes or no"),
+        (GOOD_ROW.replace("a@example.org", "not-an-email"), "not an e-mail address"),
+    ],
+)
+def test_bad_field_is_reported_with_its_line(session, row, reason):
+    with pytest.raises(ImportRefused) as refused:
+        run_import(session, csv_of(GOOD_ROW.replace("a-1", "a-0"), row))
+    assert len(refused.value.errors) == 1
+    assert refused.value.errors[0].startswith("line 3: ")
+    assert reason in refused.value.errors[0]
+
+
+def test_swapped_coordinates_inside_range_are_caught(session):
+    # Lajas Blancas (Panama) swapped: -77.77 is a valid latitude and 8.25 a valid longitude,
+    # so only the point-in-country check can catch it.
+    row = GOOD_ROW.replace(",MX,", ",PA,").replace("14.9067,-92.2635", "-77.7703,8.2539").replace(
+        "+52 962 625 1234", "+507 222 3344"
+    )
+    with pytest.raises(ImportRefused) as refused:
+        run_import(session, csv_of(row))
+    assert refused.value.errors == [
+        "line 2: the point (-77.7703, 8.2539) is not in PA; latitude and longitude look swapped"
+    ]
+
+
+def test_point_in_the_wrong_country(session):
+    row = GOOD_ROW.replace(",MX,", ",GT,").replace("+52 962 625 1234", "+502 2222 3333")
+    with pytest.raises(ImportRefused) as refused:
+        run_import(session, csv_of(row))
+    assert refused.value.errors == ["line 2: the point (14.9067, -92.2635) is not in GT (it is in Mexico)"]
+
+
+def test_a_file_with_many_bad_rows_is_refused_whole(session):
+    before = counts(session)
+    data = csv_of(
+        GOOD_ROW,
+        GOOD_ROW.replace("a-1", "a-2").replace("14.9067", "14,9067"),
+        GOOD_ROW.replace("a-1", "a-3"),
+        GOOD_ROW.replace("a-1", "a-4").replace("protection.legal,", "nope,"),
+        GOOD_ROW.replace("a-1", "a-5").replace(",MX,", ",GT,").replace("+52 962 625 1234", ""),
+        GOOD_ROW.replace("a-1", "a-6").replace("Org A", ""),
+        GOOD_ROW,
+    )
+    with pytest.raises(ImportRefused) as refused:
+        run_import(session, data)
+    lines = [e.split(":")[0] for e in refused.value.errors]
+    assert lines == ["line 3", "line 5", "line 6", "line 7", "line 8"]
+    assert "repeats line 2" in refused.value.errors[-1]
+    assert counts(session) == before
+
+
+def test_multiline_quoted_field_keeps_line_numbers(session):
+    multi = GOOD_ROW.replace('"Texto"', '"Línea uno\nlínea dos"')
+    bad = GOOD_ROW.replace("a-1", "a-9").replace("protection.legal,", "nope,")
+    with pytest.raises(ImportRefused) as refused:
+        run_import(session, csv_of(multi, bad))
+    assert refused.value.errors[0].startswith("line 4: ")
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "the file is empty"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+        ("organization,service_name\nA,B\n", "missing column(s): external_id, categories"),
+        (HEADER + ",colour\n", "unknown column(s): colour"),
+        (HEADER + "\n", "the file has no rows"),
+    ],
+)
+def test_unreadable_files(session, data, message):
+    with pytest.raises(ImportRefused) as refused:
+        run_import(session, data)
+    assert message in refused.value.errors[0]
+
+
+def test_text_is_nfc_normalized(session):
+    decomposed = GOOD_ROW.replace("Asesoría", "Asesori\u0301a")
+    run_import(session, csv_of(decomposed))
+    name = session.execute(text("SELECT name FROM service WHERE external_id = 'a-1'")).scalar_one()
+    assert name == "Asesoría legal" and len(name) == len("Asesoría legal")
