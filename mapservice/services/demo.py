@@ -59,17 +59,40 @@ HUBS = [
     ("Orange Walk", "BZ", 18.0811, -88.5633, 7),
 ]
 
+# Organization name -> the category codes (or prefixes) it works on; "" = a generalist.
 ORGANIZATIONS = {
-    "BZ": ["Belize Refugee Help Desk (demo)", "Toledo Community Support (demo)"],
-    "CR": ["Red Tica de Acogida (demo)", "Fundación Camino Seguro CR (demo)", "Emplea Costa Rica Inclusiva (demo)"],
-    "SV": ["Centro de Atención Integral Retorno Digno (demo)", "Asociación Raíces y Futuro (demo)"],
-    "GT": ["Casa del Caminante Guatemala (demo)", "Pastoral de Movilidad Humana GT (demo)", "Formación para Todos GT (demo)"],
-    "HN": ["Casa Alianza Ruta Segura HN (demo)", "Centro Comunitario Esperanza (demo)", "Emprende Honduras (demo)"],
-    "MX": ["Albergue Frontera Sur (demo)", "Clínica Jurídica Migrante MX (demo)", "Red de Empleo Digno MX (demo)",
-           "Casa de la Mujer Migrante (demo)", "Escuela Abierta sin Fronteras (demo)"],
-    "PA": ["Puente Humanitario Darién (demo)", "Clínica Móvil Istmo (demo)", "Oportunidades Panamá (demo)"],
+    "BZ": {"Belize Refugee Help Desk (demo)": "", "Toledo Community Support (demo)": "livelihoods training"},
+    "CR": {"Red Tica de Acogida (demo)": "", "Fundación Camino Seguro CR (demo)": "protection.gbv protection.child protection.mhpss protection.lgbtiq",
+           "Emplea Costa Rica Inclusiva (demo)": "livelihoods training"},
+    "SV": {"Centro de Atención Integral Retorno Digno (demo)": "", "Asociación Raíces y Futuro (demo)": "livelihoods training protection.mhpss"},
+    "GT": {"Casa del Caminante Guatemala (demo)": "", "Pastoral de Movilidad Humana GT (demo)": "protection",
+           "Formación para Todos GT (demo)": "training livelihoods"},
+    "HN": {"Casa Alianza Ruta Segura HN (demo)": "protection.child protection.shelter protection.trafficking protection.family",
+           "Centro Comunitario Esperanza (demo)": "", "Emprende Honduras (demo)": "livelihoods training.vocational"},
+    "MX": {"Albergue Frontera Sur (demo)": "", "Clínica Jurídica Migrante MX (demo)": "protection.legal protection.asylum protection.documentation protection.trafficking livelihoods.work_permits",
+           "Red de Empleo Digno MX (demo)": "livelihoods", "Casa de la Mujer Migrante (demo)": "protection.gbv protection.lgbtiq protection.mhpss",
+           "Escuela Abierta sin Fronteras (demo)": "training"},
+    "PA": {"Puente Humanitario Darién (demo)": "", "Clínica Móvil Istmo (demo)": "protection.health protection.mhpss protection.humanitarian",
+           "Oportunidades Panamá (demo)": "livelihoods training"},
 }
-REGIONAL_ORGANIZATIONS = ["Red Regional de Protección MIRPS (demo)", "Formación Digital Centroamérica (demo)"]
+REGIONAL_ORGANIZATIONS = {"Red Regional de Protección MIRPS (demo)": "protection", "Formación Digital Centroamérica (demo)": "training.digital training.language"}
+
+
+def _organization_for(rng: random.Random, country: str, category: str) -> str:
+    """A demo organization of ``country`` (or a regional one) that works on ``category``.
+
+    National specialists are twice as likely as national generalists or regional networks.
+    """
+
+    def works_on(focus: str) -> bool:
+        return any(category == f or category.startswith(f + ".") for f in focus.split())
+
+    national = ORGANIZATIONS[country]
+    candidates = [name for name, focus in national.items() if works_on(focus)] * 2
+    candidates += [name for name, focus in national.items() if not focus]
+    candidates += [name for name, focus in REGIONAL_ORGANIZATIONS.items() if works_on(focus)]
+    return rng.choice(candidates)
+
 
 # (name, description, categories, populations, hours, free, confidential)
 SERVICE_TEMPLATES = [
@@ -148,7 +171,6 @@ def demo_listings() -> list[Listing]:
     listings: list[Listing] = []
     line = 1
     for town, country, lat, lon, count in HUBS:
-        orgs = ORGANIZATIONS[country] + REGIONAL_ORGANIZATIONS
         templates = rng.sample(SERVICE_TEMPLATES, k=min(count, len(SERVICE_TEMPLATES)))
         # At most one confidential service per town.
         confidential_seen = False
@@ -157,7 +179,7 @@ def demo_listings() -> list[Listing]:
                 continue
             confidential_seen = confidential_seen or confidential
             line += 1
-            org = orgs[i % len(orgs)]
+            org = _organization_for(rng, country, cats[0])
             # Within about 1.5 km of the town centre.
             plat = round(lat + rng.uniform(-0.012, 0.012), 5)
             plon = round(lon + rng.uniform(-0.012, 0.012), 5)
