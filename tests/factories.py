@@ -54,3 +54,69 @@ def make_services(session, *listings: Listing) -> list[int]:
             ).scalar_one()
         )
     return ids
+
+
+def insert_raw_services(session, rows) -> list[int]:
+    """Insert many services fast, straight in SQL (no validation), one location each.
+
+    ``rows`` are dicts with ``lat``, ``lon``, ``country`` and optionally ``categories``,
+    ``confidential``, ``status`` ('active'/'deleted'), ``org_status`` ('approved'/'pending'),
+    ``last_verified`` (a date) and ``name``.  Returns the service ids in order.  For
+    property tests that need hundreds of points per example; everything else should use
+    :func:`make_services`, which goes through the real import path.
+    """
+    from datetime import date
+
+    from sqlalchemy import text
+
+    ids = []
+    orgs: dict[str, int] = {}
+    for row in rows:
+        org_status = row.get("org_status", "approved")
+        if org_status not in orgs:
+            orgs[org_status] = session.execute(
+                text(
+                    "INSERT INTO organization (name, kind, description, status, is_demo, created_at) "
+                    "VALUES (:n, 'cso', '', :st, false, now()) "
+                    "ON CONFLICT (name) DO UPDATE SET status = EXCLUDED.status RETURNING id"
+                ),
+                {"n": f"Raw org {org_status}", "st": org_status},
+            ).scalar_one()
+        n = next(_counter)
+        service_id = session.execute(
+            text(
+                """
+                INSERT INTO service (organization_id, external_id, name, description, categories,
+                  populations, languages, confidential, status, is_demo, last_verified, version,
+                  created_at, updated_at, deleted_at)
+                VALUES (:org, :ext, :name, '', CAST(:cats AS varchar[]), '{}', '{es}', :conf, :status,
+                  false, :verified, 1, now(), now(),
+                  CASE WHEN :deleted THEN now() END)
+                RETURNING id
+                """
+            ),
+            {
+                "org": orgs[org_status], "ext": f"raw-{n}", "name": row.get("name", f"Raw {n}"),
+                "cats": row.get("categories", ["protection.legal"]),
+                "conf": row.get("confidential", False), "status": row.get("status", "active"),
+                "deleted": row.get("status") == "deleted",
+                "verified": row.get("last_verified", date.today()),
+            },
+        ).scalar_one()  # fmt: skip
+        location_id = session.execute(
+            text(
+                """
+                INSERT INTO location (geom, public_geom, declared_country)
+                SELECT g, CASE WHEN :conf THEN generalize_point(g) ELSE g END, :country
+                  FROM (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g) p
+                RETURNING id
+                """
+            ),
+            {"lat": row["lat"], "lon": row["lon"], "conf": row.get("confidential", False), "country": row["country"]},
+        ).scalar_one()
+        session.execute(
+            text("INSERT INTO service_at_location (service_id, location_id) VALUES (:s, :l)"),
+            {"s": service_id, "l": location_id},
+        )
+        ids.append(service_id)
+    return ids

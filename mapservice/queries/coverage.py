@@ -1,0 +1,244 @@
+"""Coverage read queries for National Technical Teams (SQLAlchemy Core, one round trip each).
+
+Only public listings count (the visibility rule of ``PUBLIC_WHERE``), and only their public
+point: a service counts in the admin-1 area whose polygon covers ``location.public_geom``
+(``ST_Covers``), and distances are measured to that point.  So a confidential service is
+counted and mapped exactly where every public page shows it, and no aggregate or distance
+reveals anything about its private point.  (``location.admin_area_code`` is not used: the
+trigger fills it from the private point and, for shore points, from the nearest area.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from mapservice.queries.services import PUBLIC_JOINS, PUBLIC_WHERE, verified_since
+
+CATEGORY_MATCH = """
+    s.categories && ARRAY(SELECT c.code FROM category c
+                           WHERE c.code = :category OR c.code LIKE :category_prefix)::varchar[]
+"""
+
+
+@dataclass(frozen=True)
+class CoverageScope:
+    """What a coverage question is about: a country, optionally one category (and its children)."""
+
+    country: str
+    category: str | None = None
+    hide_after_days: int = 365
+
+    def params(self) -> dict[str, Any]:
+        """Bind parameters shared by every coverage query."""
+        return {
+            "country": self.country,
+            "category": self.category,
+            "category_prefix": f"{self.category}.%" if self.category else None,
+            "verified_since": verified_since(self.hide_after_days),
+        }
+
+    def where(self) -> str:
+        """The SQL condition selecting the public services in scope (aliases s, o, l)."""
+        parts = [PUBLIC_WHERE]
+        if self.category:
+            parts.append(CATEGORY_MATCH)
+        return " AND ".join(f"({p.strip()})" for p in parts)
+
+
+def country_exists(session: Session, code: str) -> bool:
+    """True when ``code`` is one of the seeded countries."""
+    return session.execute(text("SELECT 1 FROM country WHERE code = :c"), {"c": code}).first() is not None
+
+
+def area_counts(session: Session, scope: CoverageScope) -> list[dict[str, Any]]:
+    """Every admin-1 area of the country with its number of public services in scope.
+
+    Each row: ``code``, ``name``, ``services`` (distinct services with a location whose
+    public point the area's polygon covers), ``population`` (sum of the gazetteer towns of
+    the area: an estimate, towns of 1,000+ people only) and ``per_100k``.
+    """
+    sql = f"""
+    WITH areas AS (
+      SELECT a.code, a.name, a.geom FROM admin_area a WHERE a.country_code = :country
+    ),
+    hits AS (
+      SELECT a.code, count(DISTINCT s.id) AS services
+        FROM areas a
+        JOIN location l ON ST_Covers(a.geom, l.public_geom)
+        JOIN service_at_location sal ON sal.location_id = l.id
+        JOIN service s ON s.id = sal.service_id
+        JOIN organization o ON o.id = s.organization_id
+       WHERE {scope.where()}
+       GROUP BY a.code
+    ),
+    people AS (
+      SELECT p.admin_area_code AS code, sum(p.population)::bigint AS population
+        FROM place p WHERE p.country_code = :country GROUP BY p.admin_area_code
+    )
+    SELECT a.code, a.name, coalesce(h.services, 0) AS services, coalesce(pp.population, 0) AS population
+      FROM areas a
+      LEFT JOIN hits h ON h.code = a.code
+      LEFT JOIN people pp ON pp.code = a.code
+     ORDER BY a.code
+    """
+    rows = [dict(r) for r in session.execute(text(sql), scope.params()).mappings()]
+    for row in rows:
+        row["per_100k"] = (
+            round(row["services"] * 100_000 / row["population"], 2) if row["population"] else None
+        )
+    return rows
+
+
+def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) -> list[dict[str, Any]]:
+    """Gazetteer towns of the country whose nearest public service in scope is beyond ``beyond_km``.
+
+    Services of the same country (declared) count.  Per town, a lateral planar KNN join
+    (GiST on ``public_geom``) finds a nearby service; its geodesic distance bounds the true
+    minimum, which an ``ST_DWithin`` over the geography index then finds exactly, only for
+    towns that the first candidate leaves unserved.  ``nearest_km`` is ``None`` when the
+    country has no matching service at all.  Largest population first.
+    """
+    where = scope.where()
+    sql = f"""
+    SELECT p.name, ST_Y(p.geom) AS lat, ST_X(p.geom) AS lon, p.population,
+           p.admin_area_code, exact.d / 1000.0 AS nearest_km
+      FROM place p
+      LEFT JOIN LATERAL (
+        SELECT ST_Distance(l.public_geom::geography, p.geom::geography) AS d
+          FROM {PUBLIC_JOINS}
+         WHERE {where} AND l.declared_country = :country
+         ORDER BY l.public_geom <-> p.geom
+         LIMIT 1
+      ) first ON true
+      LEFT JOIN LATERAL (
+        SELECT min(ST_Distance(l.public_geom::geography, p.geom::geography)) AS d
+          FROM {PUBLIC_JOINS}
+         WHERE {where} AND l.declared_country = :country
+           AND ST_DWithin(l.public_geom::geography, p.geom::geography, first.d + 0.01)
+           AND first.d > :beyond_m
+      ) exact ON true
+     WHERE p.country_code = :country
+       AND (first.d IS NULL OR exact.d > :beyond_m)
+     ORDER BY p.population DESC, p.name, p.id
+    """
+    params = scope.params() | {"beyond_m": beyond_km * 1000.0}
+    return [dict(r) for r in session.execute(text(sql), params).mappings()]
+
+
+def category_area_matrix(session: Session, scope: CoverageScope, codes: list[str]) -> dict[tuple[str, str], int]:
+    """Public services per (area code, category code) for ``codes``; a code counts its children.
+
+    ``scope.category`` is ignored here: the matrix is the category breakdown itself.
+    Missing keys mean zero.
+    """
+    plain = CoverageScope(scope.country, None, scope.hide_after_days)
+    sql = f"""
+    WITH pts AS (
+      SELECT DISTINCT a.code AS area, s.id, s.categories
+        FROM admin_area a
+        JOIN location l ON ST_Covers(a.geom, l.public_geom)
+        JOIN service_at_location sal ON sal.location_id = l.id
+        JOIN service s ON s.id = sal.service_id
+        JOIN organization o ON o.id = s.organization_id
+       WHERE a.country_code = :country AND {plain.where()}
+    )
+    SELECT pts.area, k.code, count(*) AS n
+      FROM pts
+      JOIN unnest(CAST(:codes AS text[])) AS k(code)
+        ON EXISTS (SELECT 1 FROM unnest(pts.categories) x WHERE x = k.code OR x LIKE k.code || '.%')
+     GROUP BY pts.area, k.code
+    """
+    params = plain.params() | {"codes": codes}
+    return {(r.area, r.code): r.n for r in session.execute(text(sql), params)}
+
+
+def service_points(session: Session, scope: CoverageScope, limit: int = 5000) -> tuple[list[tuple[float, float, int]], int]:
+    """Public points ``(lat, lon, service id)`` in scope inside the country's areas, and their total.
+
+    At most ``limit`` points are returned (the map stays light); the total tells how many
+    there are.
+    """
+    sql = f"""
+    WITH pts AS (
+      SELECT DISTINCT ON (l.id, s.id) ST_Y(l.public_geom) AS lat, ST_X(l.public_geom) AS lon, s.id
+        FROM admin_area a
+        JOIN location l ON ST_Covers(a.geom, l.public_geom)
+        JOIN service_at_location sal ON sal.location_id = l.id
+        JOIN service s ON s.id = sal.service_id
+        JOIN organization o ON o.id = s.organization_id
+       WHERE a.country_code = :country AND {scope.where()}
+    )
+    SELECT lat, lon, id, count(*) OVER () AS total FROM pts ORDER BY id LIMIT :limit
+    """
+    rows = session.execute(text(sql), scope.params() | {"limit": limit}).all()
+    return [(r.lat, r.lon, r.id) for r in rows], (rows[0].total if rows else 0)
+
+
+def freshness(session: Session, country: str, warn_after_days: int, today: date | None = None) -> list[dict[str, Any]]:
+    """Per organization and area: active listings, and how many were last verified too long ago.
+
+    Counts every active, undeleted listing of an approved organization whose public point
+    lies in one of the country's areas; ``stale`` are those never verified or verified more
+    than ``warn_after_days`` ago.  Most stale first.
+    """
+    sql = """
+    SELECT o.id AS organization_id, o.name AS organization, a.code AS area_code, a.name AS area,
+           count(DISTINCT s.id) AS listings,
+           count(DISTINCT s.id) FILTER (WHERE s.last_verified IS NULL OR s.last_verified < :warn_since) AS stale,
+           min(s.last_verified) AS oldest
+      FROM admin_area a
+      JOIN location l ON ST_Covers(a.geom, l.public_geom)
+      JOIN service_at_location sal ON sal.location_id = l.id
+      JOIN service s ON s.id = sal.service_id
+      JOIN organization o ON o.id = s.organization_id
+     WHERE a.country_code = :country AND s.status = 'active' AND s.deleted_at IS NULL
+       AND o.status = 'approved'
+     GROUP BY o.id, o.name, a.code, a.name
+     ORDER BY stale DESC, o.name, a.code
+    """
+    warn_since = (today or date.today()) - timedelta(days=warn_after_days)
+    return [dict(r) for r in session.execute(text(sql), {"country": country, "warn_since": warn_since}).mappings()]
+
+
+def country_summaries(session: Session, hide_after_days: int, codes: list[str]) -> list[dict[str, Any]]:
+    """For each country: public services per category code (children included), areas and empty areas.
+
+    Rows are ``{"country", "name_en", "name_es", "areas", "empty_areas", "by_category": {code: n}, "total"}``.
+    """
+    sql = f"""
+    WITH pts AS (
+      SELECT DISTINCT a.country_code, a.code AS area, s.id, s.categories
+        FROM admin_area a
+        JOIN location l ON ST_Covers(a.geom, l.public_geom)
+        JOIN service_at_location sal ON sal.location_id = l.id
+        JOIN service s ON s.id = sal.service_id
+        JOIN organization o ON o.id = s.organization_id
+       WHERE {PUBLIC_WHERE}
+    ),
+    per_cat AS (
+      SELECT p.country_code, k.code, count(DISTINCT p.id) AS n
+        FROM pts p JOIN unnest(CAST(:codes AS text[])) AS k(code)
+          ON EXISTS (SELECT 1 FROM unnest(p.categories) x WHERE x = k.code OR x LIKE k.code || '.%')
+       GROUP BY p.country_code, k.code
+    ),
+    totals AS (
+      SELECT country_code, count(DISTINCT id) AS total, count(DISTINCT area) AS served_areas
+        FROM pts GROUP BY country_code
+    )
+    SELECT c.code AS country, c.name_en, c.name_es,
+           (SELECT count(*) FROM admin_area a WHERE a.country_code = c.code) AS areas,
+           coalesce(t.served_areas, 0) AS served_areas, coalesce(t.total, 0) AS total,
+           coalesce((SELECT jsonb_object_agg(pc.code, pc.n) FROM per_cat pc
+                      WHERE pc.country_code = c.code), '{{}}'::jsonb) AS by_category
+      FROM country c LEFT JOIN totals t ON t.country_code = c.code
+     ORDER BY c.code
+    """
+    params = {"codes": codes, "verified_since": verified_since(hide_after_days)}
+    rows = [dict(r) for r in session.execute(text(sql), params).mappings()]
+    for row in rows:
+        row["empty_areas"] = row["areas"] - row["served_areas"]
+    return rows
