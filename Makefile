@@ -12,7 +12,7 @@ export DATABASE_URL TEST_DATABASE_URL
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_MAJOR ?= 15
 
-.PHONY: run test postgis browser venv database serve bench clean
+.PHONY: run test postgis browser venv database serve bench audit clean
 
 run: postgis venv database ## install, migrate, seed demo data and serve on 127.0.0.1:$(PORT)
 	$(BIN)/mapservice run --host 127.0.0.1 --port $(PORT)
@@ -49,6 +49,10 @@ database: venv
 
 bench: postgis venv ## benchmarks (not part of make test); see bench/README
 	$(BIN)/python bench/nearby.py
+
+audit: venv ## known vulnerabilities in the installed dependencies (pip-audit, needs PyPI's JSON API)
+	$(BIN)/python -m pip install -q -e '.[audit]'
+	$(BIN)/pip-audit --strict --local --skip-editable --progress-spinner off
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -17,6 +17,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     for register in (
+        register_security,
         register_extensions,
         register_logging,
         register_blueprints,
@@ -25,6 +26,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     ):
         register(app)
     return app
+
+
+def register_security(app: Flask) -> None:
+    """Refuse unsafe production settings; security headers, CSP nonce, body limit, ProxyFix."""
+    from mapservice import security
+
+    security.init_app(app)
 
 
 def register_extensions(app: Flask) -> None:

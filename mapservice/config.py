@@ -5,6 +5,8 @@ import os
 import secrets
 import warnings
 
+from mapservice.security import parse_proxy_fix
+
 DEFAULT_TILES_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILES_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 
@@ -17,9 +19,8 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
     env = os.environ if environ is None else environ
     mode = env.get("MAPSERVICE_ENV", "development")
     secret = secret_key or env.get("SECRET_KEY")
-    if not secret:
-        if mode == "production":
-            raise RuntimeError("SECRET_KEY must be set when MAPSERVICE_ENV=production")
+    if not secret and mode != "production":
+        # In production a missing key is refused by mapservice.security with the other checks.
         warnings.warn(
             "SECRET_KEY is not set: using a random key for this process only "
             "(sessions end when it restarts)",
@@ -45,6 +46,7 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+        "PROXY_FIX": parse_proxy_fix(env.get("MAPSERVICE_PROXY_FIX")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": mode == "production",
