@@ -51,11 +51,19 @@ def seed_command(no_demo: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Validate and count what would change; write nothing.")
 @with_appcontext
 def import_command(file: Path, dry_run: bool) -> None:
-    """Import a listing CSV. Any invalid row refuses the whole file (exit status 1)."""
+    """Import a listing CSV or an HSDS 3.0 JSON array of services (detected by content).
+
+    Any invalid row refuses the whole file (exit status 1).
+    """
+    from mapservice.services.hsds import looks_like_json, read_hsds
     from mapservice.services.importer import ImportRefused, import_listings, read_listing_csv, validate_rows
 
+    data = file.read_bytes()
     try:
-        listings = validate_rows(db.session, read_listing_csv(file.read_bytes()))
+        if looks_like_json(data):
+            listings = validate_rows(db.session, read_hsds(data), label="item")
+        else:
+            listings = validate_rows(db.session, read_listing_csv(data))
         report = import_listings(db.session, listings, dry_run=dry_run)
     except ImportRefused as refused:
         db.session.rollback()
@@ -68,7 +76,7 @@ def import_command(file: Path, dry_run: bool) -> None:
 
 
 @click.command("export")
-@click.option("--format", "fmt", type=click.Choice(["csv", "geojson"]), required=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "geojson", "hsds"]), required=True, help="Output format.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="File to write (default: standard output).")
 @click.option("--country", help="Only this country (ISO 3166-1 alpha-2, e.g. MX).")
 @with_appcontext
@@ -82,7 +90,7 @@ def export_command(fmt: str, output: Path | None, country: str | None) -> None:
         if country not in COUNTRIES:
             raise click.BadParameter(f"must be one of {' '.join(COUNTRIES)}", param_hint="--country")
     hide = current_app.config["VERIFY_HIDE_DAYS"]
-    writer = {"csv": exporter.export_csv, "geojson": exporter.export_geojson}[fmt]
+    writer = {"csv": exporter.export_csv, "geojson": exporter.export_geojson, "hsds": exporter.export_hsds}[fmt]
     content = writer(db.session, country=country, hide_after_days=hide)
     if output is None:
         sys.stdout.write(content)

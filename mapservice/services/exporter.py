@@ -1,4 +1,4 @@
-"""Exports of the public view: listing CSV and GeoJSON.
+"""Exports of the public view: listing CSV, GeoJSON and HSDS 3.0 JSON.
 
 Confidential locations appear only with their generalized point and no address; private
 fields (exact point, verification internals, ids of people) are never selected.
@@ -77,3 +77,11 @@ def export_geojson(session: Session, *, country: str | None = None, hide_after_d
         for row in public_services(session, country=country, hide_after_days=hide_after_days)
     ]
     return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1)
+
+
+def export_hsds(session: Session, *, country: str | None = None, hide_after_days: int = 365) -> str:
+    """The public directory as a JSON array of HSDS 3.0 service objects."""
+    from mapservice.services.hsds import hsds_services
+
+    services = hsds_services(session, country=country, hide_after_days=hide_after_days)
+    return json.dumps(services, ensure_ascii=False, indent=1)

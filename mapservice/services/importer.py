@@ -24,7 +24,7 @@ COUNTRY_TOLERANCE_DEG = 0.02
 STAGING_COLUMNS = (
     "line", "organization", "external_id", "name", "description", "categories", "populations",
     "languages", "country", "address", "lat", "lon", "phone", "whatsapp", "email", "website",
-    "hours", "free", "confidential",
+    "hours", "free", "confidential", "approximate",
 )  # fmt: skip
 
 
@@ -110,10 +110,15 @@ def read_listing_csv(data: bytes | str) -> Iterator[tuple[int, dict[str, str]]]:
         start = reader.line_num + 1
 
 
-def validate_rows(session: Session, rows: Iterable[tuple[int, Mapping[str, object]]]) -> list[Listing]:
+def validate_rows(
+    session: Session, rows: Iterable[tuple[int, Mapping[str, object]]], *, label: str = "line"
+) -> list[Listing]:
     """Validate every row (fields, codes, duplicates, point in country).
 
-    Returns the listings, or raises :class:`ImportRefused` listing every bad line.
+    Returns the listings, or raises :class:`ImportRefused` listing every bad row as
+    ``{label} N: reason`` (``line`` for a CSV, ``item`` for the index in an HSDS array).
+    A row's ``approximate`` flag (an HSDS export's already generalized point) is kept in
+    ``Listing.extra``.
     """
     vocab = load_vocabulary(session)
     listings: list[Listing] = []
@@ -121,30 +126,35 @@ def validate_rows(session: Session, rows: Iterable[tuple[int, Mapping[str, objec
     seen: dict[tuple[str, str], int] = {}
     for line, row in rows:
         if "__too_many__" in row:
-            errors.append(f"line {line}: {row['__too_many__']} values for fewer columns (check the quoting)")
+            errors.append(f"{label} {line}: {row['__too_many__']} values for fewer columns (check the quoting)")
+            continue
+        if "__error__" in row:  # a reader could not make a row of this record at all
+            errors.append(f"{label} {line}: {row['__error__']}")
             continue
         listing, reasons = parse_listing(row, vocab, line)
         if listing is not None:
             key = (listing.organization, listing.external_id)
             if key in seen:
-                reasons = [f"external_id '{listing.external_id}' repeats line {seen[key]}"]
+                reasons = [f"external_id '{listing.external_id}' repeats {label} {seen[key]}"]
                 listing = None
             else:
                 seen[key] = line
         if listing is None:
-            errors.append(f"line {line}: " + "; ".join(reasons))
+            errors.append(f"{label} {line}: " + "; ".join(reasons))
         else:
+            if row.get("approximate") is True and listing.confidential:
+                listing.extra["approximate"] = True
             listings.append(listing)
     if not listings and not errors:
         raise ImportRefused(["line 2: the file has no rows"])
-    errors.extend(points_outside_country(session, listings))
+    errors.extend(points_outside_country(session, listings, label=label))
     if errors:
         errors.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
         raise ImportRefused(errors)
     return listings
 
 
-def points_outside_country(session: Session, listings: list[Listing]) -> list[str]:
+def points_outside_country(session: Session, listings: list[Listing], *, label: str = "line") -> list[str]:
     """``line N: reason`` for each listing whose point is not in its declared country."""
     if not listings:
         return []
@@ -173,7 +183,7 @@ def points_outside_country(session: Session, listings: list[Listing]) -> list[st
     ).all()
     errors = []
     for line, country, lat, lon, swapped_fits, found_in in rows:
-        reason = f"line {line}: the point ({lat:g}, {lon:g}) is not in {country}"
+        reason = f"{label} {line}: the point ({lat:g}, {lon:g}) is not in {country}"
         if swapped_fits:
             reason += "; latitude and longitude look swapped"
         elif found_in:
@@ -250,8 +260,9 @@ def _stage(session: Session, listings: list[Listing]) -> None:
               categories text[], populations text[], languages text[], country text,
               address text, lat float8, lon float8, phone text, whatsapp text, email text,
               website text, hours text, free bool, confidential bool,
+              approximate bool DEFAULT false,
               organization_id int, service_id int, location_id int, action text,
-              new_public bool DEFAULT false
+              new_public bool DEFAULT false, keep_point bool DEFAULT false
             ) ON COMMIT DROP
             """
         )
@@ -265,7 +276,7 @@ def _stage(session: Session, listings: list[Listing]) -> None:
                         x.line, x.organization, x.external_id, x.name, x.description,
                         x.categories, x.populations, x.languages, x.country, x.address,
                         x.lat, x.lon, x.phone, x.whatsapp, x.email, x.website, x.hours,
-                        x.free, x.confidential,
+                        x.free, x.confidential, bool(x.extra.get("approximate")),
                     )
                 )  # fmt: skip
 
@@ -280,6 +291,15 @@ UPDATE import_staging s SET service_id = sv.id, location_id = (
   FROM service sv
  WHERE sv.organization_id = s.organization_id AND sv.external_id = s.external_id;
 UPDATE import_staging s SET action = 'create' WHERE s.service_id IS NULL;
+-- An HSDS export's confidential point is the public point (rounded to 6 decimals): when it
+-- is still the stored public point, the exact point is kept, not overwritten by it.
+UPDATE import_staging s SET keep_point = true
+  FROM service sv, location l
+ WHERE s.approximate AND sv.id = s.service_id AND l.id = s.location_id AND sv.confidential
+   AND ST_DWithin(l.public_geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), 0.000001);
+-- Such a file has no address for it either (never published): keep the stored one.
+UPDATE import_staging s SET address = l.address
+  FROM location l WHERE s.keep_point AND s.address IS NULL AND l.id = s.location_id;
 UPDATE import_staging s SET action = CASE WHEN
          sv.status = 'active' AND sv.deleted_at IS NULL AND l.id IS NOT NULL
          AND (sv.name, sv.description, sv.categories::text[], sv.populations::text[],
@@ -289,11 +309,11 @@ UPDATE import_staging s SET action = CASE WHEN
              (s.name, s.description, s.categories, s.populations, s.languages, s.phone,
               s.whatsapp, s.email, s.website, s.hours, s.free, s.confidential)
          AND l.declared_country = s.country AND l.address IS NOT DISTINCT FROM s.address
-         AND ST_Equals(l.geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))
+         AND (s.keep_point OR ST_Equals(l.geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)))
        THEN 'same' ELSE 'update' END,
-       new_public = s.confidential AND NOT (
+       new_public = s.confidential AND NOT s.approximate AND NOT (
          sv.confidential AND l.id IS NOT NULL
-         AND ST_Equals(l.geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)))
+         AND (s.keep_point OR ST_Equals(l.geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))))
   FROM service sv LEFT JOIN location l ON l.id = (
          SELECT sal.location_id FROM service_at_location sal WHERE sal.service_id = sv.id
           ORDER BY sal.id LIMIT 1)
@@ -330,9 +350,11 @@ _WRITE_SQL = (
     """,
     # Locations of changed services that have one.
     """
-    UPDATE location l SET geom = ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326),
+    UPDATE location l SET geom = CASE WHEN s.keep_point THEN l.geom
+                                      ELSE ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,
            public_geom = CASE
-             WHEN NOT s.confidential THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)
+             WHEN s.keep_point THEN l.public_geom
+             WHEN NOT s.confidential OR s.approximate THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)
              WHEN s.new_public THEN generalize_point(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))
              ELSE l.public_geom END,
            address = s.address, declared_country = s.country
@@ -347,7 +369,7 @@ _WRITE_SQL = (
     """
     INSERT INTO location (id, geom, public_geom, address, declared_country)
     SELECT s.location_id, p.pt,
-           CASE WHEN s.confidential THEN generalize_point(p.pt) ELSE p.pt END,
+           CASE WHEN s.confidential AND NOT s.approximate THEN generalize_point(p.pt) ELSE p.pt END,
            s.address, s.country
       FROM import_staging s
       CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS pt) p

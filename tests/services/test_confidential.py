@@ -6,7 +6,7 @@ import json
 from pyproj import Geod
 from sqlalchemy import text
 
-from mapservice.services.exporter import export_csv, export_geojson
+from mapservice.services.exporter import export_csv, export_geojson, export_hsds
 from tests.factories import listing, make_services
 
 EXACT_LAT, EXACT_LON = 14.91234, -92.25678
@@ -52,6 +52,7 @@ def test_no_public_output_contains_the_exact_place(client, session):
         client.get("/search?lat=14.9&lon=-92.26").get_data(as_text=True),
         export_csv(session),
         export_geojson(session),
+        export_hsds(session),
     ]
     for blob in outputs:
         assert "Refugio" in blob
