@@ -23,6 +23,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         register_blueprints,
         register_errorhandlers,
         register_commands,
+        register_accounts,
     ):
         register(app)
     return app
@@ -74,6 +75,26 @@ def register_commands(app: Flask) -> None:
     from mapservice.cli import register_cli
 
     register_cli(app)
+
+
+def register_accounts(app: Flask) -> None:
+    """Sign-in (Flask-Login), CSRF on every form, rate limits, the account pages and dashboard."""
+    from mapservice import auth
+    from mapservice.accounts import bp as accounts_bp
+    from mapservice.accounts.cli import tokens_cli, users_cli
+    from mapservice.api import bp as api_bp
+    from mapservice.dashboard import bp as dashboard_bp
+    from mapservice.extensions import csrf, limiter
+
+    auth.init_app(app)
+    csrf.init_app(app)
+    csrf.exempt(api_bp)  # the write API takes bearer tokens, never the session cookie
+    if limiter not in app.extensions.get("limiter", set()):
+        limiter.init_app(app)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(dashboard_bp)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(tokens_cli)
 
 
 def _migrations_dir():

@@ -10,3 +10,13 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 babel = Babel()
 compress = Compress()
+
+# Accounts: sessions, CSRF on every form, rate limits (storage: RATELIMIT_STORAGE_URI).
+from flask_limiter import Limiter  # noqa: E402
+from flask_limiter.util import get_remote_address  # noqa: E402
+from flask_login import LoginManager  # noqa: E402
+from flask_wtf.csrf import CSRFProtect  # noqa: E402
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address)

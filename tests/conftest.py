@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 
 import pytest
+from flask import g, has_app_context
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy.orm import scoped_session, sessionmaker
 
@@ -14,6 +16,20 @@ from mapservice.provision import ensure_database
 from mapservice.services.seed import seed_reference
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql:///mapservice_test")
+
+
+class FreshRequestClient(FlaskClient):
+    """A test client whose every request starts with an empty ``g``.
+
+    Requests made inside a test share the test's app context (and so its database
+    connection); without this, values cached on ``g`` (the signed-in user, the CSRF token,
+    the locale) would leak from one request into the next.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            g.__dict__.clear()
+        return super().open(*args, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +44,7 @@ def app():
             "RATELIMIT_STORAGE_URI": "memory://",
         }
     )
+    app.test_client_class = FreshRequestClient
     with app.app_context():
         upgrade()
         seed_reference(db.session)
@@ -66,8 +83,31 @@ def session(app):
 
 @pytest.fixture
 def client(app, session):
-    """A test client over the rolled-back session."""
+    """A test client over the rolled-back session (rate-limit counters start at zero)."""
+    from mapservice.extensions import limiter
+
+    limiter.reset()
     return app.test_client()
+
+
+@pytest.fixture
+def login(client, session):
+    """``login(role, org=..., country=...)`` signs ``client`` in as a new user and returns the user.
+
+    The session cookie is set directly (no password check) to keep tests fast; the sign-in
+    form itself is tested in tests/accounts/.
+    """
+    from tests.factories import make_user
+
+    def sign_in(role: str = "cso_editor", **kwargs):
+        user = make_user(session, role, **kwargs)
+        session.flush()
+        with client.session_transaction() as cookie:
+            cookie["_user_id"] = user.get_id()
+            cookie["_fresh"] = True
+        return user
+
+    return sign_in
 
 
 @pytest.fixture

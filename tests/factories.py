@@ -120,3 +120,32 @@ def insert_raw_services(session, rows) -> list[int]:
         )
         ids.append(service_id)
     return ids
+
+
+def make_user(session, role: str = "cso_editor", *, org: str | None = "Test Org", country: str | None = None,
+              email: str | None = None, password: str = "a long test passphrase"):  # fmt: skip
+    """A user of ``role`` (an editor of ``org``, created approved if missing; a viewer of ``country``).
+
+    Committed (a savepoint inside the test's transaction), so a request that rolls back keeps it.
+    """
+    from mapservice.services.accounts import create_user, get_or_create_organization
+
+    n = next(_counter)
+    organization = get_or_create_organization(session, org) if role == "cso_editor" and org else None
+    if role == "ntt_viewer" and country is None:
+        country = "MX"
+    user = create_user(session, email or f"{role}-{n}@example.org", password, role,
+                       organization=organization, country=country)  # fmt: skip
+    session.commit()
+    return user
+
+
+def csrf_token(client, path: str) -> str:
+    """The CSRF token of the form at ``path`` (GET it, read the hidden field)."""
+    import re
+
+    page = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"', page)
+    assert match, f"no CSRF token in {path}"
+    return match.group(1) or match.group(2)
+

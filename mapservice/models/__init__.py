@@ -1,4 +1,5 @@
 """Models; importing this module registers every table on ``Base.metadata``."""
+from mapservice.models.accounts import FEEDBACK_KINDS, ROLES, ApiToken, Feedback, ServiceHistory, User
 from mapservice.models.base import Base, utcnow
 from mapservice.models.directory import (
     ORG_STATUSES,
@@ -12,16 +13,22 @@ from mapservice.models.reference import AdminArea, Category, Country, Place, Pop
 
 __all__ = [
     "AdminArea",
+    "ApiToken",
     "Base",
     "Category",
     "Country",
+    "FEEDBACK_KINDS",
+    "Feedback",
     "Location",
     "ORG_STATUSES",
     "Organization",
     "Place",
     "Population",
+    "ROLES",
     "SERVICE_STATUSES",
     "Service",
     "ServiceAtLocation",
+    "ServiceHistory",
+    "User",
     "utcnow",
 ]
