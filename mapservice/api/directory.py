@@ -44,7 +44,9 @@ def service_detail(service_id: int):
     row = public_service(db.session, service_id, hide_after_days=current_app.config["VERIFY_HIDE_DAYS"])
     if row is None:
         raise APIError("not_found", f"no public service with id {service_id}", 404)
-    return jsonify(service_json(row, with_distance=False))
+    response = jsonify(service_json(row, with_distance=False))
+    response.headers["ETag"] = f'"{row["version"]}"'  # what PATCH/DELETE send back in If-Match
+    return response
 
 
 @bp.get("/v1/places")

@@ -92,9 +92,10 @@ class ServiceHistory(Base):
     __tablename__ = "service_history"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"), index=True)
-    organization_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), index=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # No foreign keys: the trail must survive a hard delete of what it describes.
+    service_id: Mapped[int] = mapped_column(Integer, index=True)
+    organization_id: Mapped[int] = mapped_column(Integer, index=True)
+    user_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(String(300))
     via: Mapped[str] = mapped_column(String(20))
     action: Mapped[str] = mapped_column(String(20))
@@ -109,7 +110,7 @@ class Feedback(Base):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"), index=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     message: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(20), default="open")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from mapservice.services.history import COMMAND_LINE, SNAPSHOT_SQL, Actor
 from mapservice.services.listings import COLUMNS, REQUIRED, Listing, load_vocabulary, parse_listing
 
 # A point may lie this far (degrees, about 2 km) outside its country's polygon: Natural
@@ -198,12 +199,14 @@ def import_listings(
     *,
     dry_run: bool = False,
     demo: bool = False,
+    actor: Actor = COMMAND_LINE,
 ) -> ImportReport:
     """Upsert validated listings by (organization, external_id) in set-based SQL.
 
     Organizations named in the listings that do not exist are created as approved (the
     caller is an administrator's tool or an organization's own account).  With
-    ``dry_run`` the counts are computed and nothing is written.  The caller commits.
+    ``dry_run`` the counts are computed and nothing is written.  Each created, changed or
+    restored service gets a history row by ``actor``.  The caller commits.
     """
     report = ImportReport(dry_run=dry_run)
     savepoint = session.begin_nested()
@@ -236,8 +239,11 @@ def import_listings(
         report.updated = counts.get("update", 0)
         report.unchanged = counts.get("same", 0)
         if not dry_run:
+            session.execute(text(_HISTORY_BEFORE_SQL))
             for statement in _WRITE_SQL:
                 session.execute(text(statement), {"demo": demo})
+            session.execute(text(_HISTORY_SQL), {"uid": actor.user_id, "actor": actor.label, "via": actor.via})
+            session.execute(text("DROP TABLE import_before"))
         session.execute(text("DROP TABLE import_staging"))
     except BaseException:
         savepoint.rollback()
@@ -383,3 +389,26 @@ _WRITE_SQL = (
     ON CONFLICT (service_id, location_id) DO NOTHING
     """,
 )
+
+# The history of an import, set-based: snapshots of the services to change before the write,
+# then one history row per created/changed/restored service with the fields that differ.
+_HISTORY_BEFORE_SQL = f"""
+CREATE TEMP TABLE import_before ON COMMIT DROP AS
+SELECT snap.id, snap.doc FROM ({SNAPSHOT_SQL}
+ WHERE s.id IN (SELECT service_id FROM import_staging WHERE action = 'update')) snap
+"""
+
+_HISTORY_SQL = f"""
+INSERT INTO service_history (service_id, organization_id, user_id, actor, via, action, changes, version, at)
+SELECT a.id, a.organization_id, :uid, :actor, :via,
+       CASE WHEN b.id IS NULL THEN 'create' WHEN b.doc->>'status' <> 'active' THEN 'restore' ELSE 'update' END,
+       COALESCE((SELECT jsonb_object_agg(n.key, jsonb_build_object('before', o.value, 'after', n.value))
+                   FROM jsonb_each(a.doc) n LEFT JOIN jsonb_each(b.doc) o ON o.key = n.key
+                  WHERE o.value IS DISTINCT FROM n.value
+                    AND (b.id IS NOT NULL OR n.value NOT IN ('null'::jsonb, '""'::jsonb, '[]'::jsonb))),
+                '{{}}'::jsonb),
+       a.version, now()
+  FROM ({SNAPSHOT_SQL}
+        WHERE s.id IN (SELECT service_id FROM import_staging WHERE action <> 'same')) a
+  LEFT JOIN import_before b ON b.id = a.id
+"""
