@@ -57,9 +57,11 @@ def register_logging(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount the JSON API and the public pages."""
     from mapservice.api import bp as api_bp
+    from mapservice.ogc import bp as ogc_bp
     from mapservice.public import bp as public_bp
 
     app.register_blueprint(api_bp)
+    app.register_blueprint(ogc_bp)
     app.register_blueprint(public_bp)
 
 

@@ -114,3 +114,60 @@ def login(client, session):
 def cli(app, session):
     """A CLI runner over the rolled-back session."""
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def committed_services(app):
+    """Make services that are committed, so other connections (a live server) see them.
+
+    Yields ``add(*listings) -> [service ids]``; everything added is deleted afterwards.
+    Do not combine with ``session``/``client``: those run inside a rolled-back transaction.
+    """
+    from sqlalchemy import text
+
+    from tests.factories import make_services
+
+    made: list[int] = []
+    organizations: set[str] = set()
+
+    def add(*listings):
+        with app.app_context():
+            ids = make_services(db.session, *listings)
+            db.session.commit()
+        made.extend(ids)
+        organizations.update(x.organization for x in listings)
+        return ids
+
+    yield add
+    with app.app_context():
+        params = {"ids": made, "orgs": sorted(organizations)}
+        locations = db.session.execute(
+            text("SELECT location_id FROM service_at_location WHERE service_id = ANY(:ids)"), params
+        ).scalars().all()
+        for statement in (
+            "DELETE FROM service_at_location WHERE service_id = ANY(:ids)",
+            "DELETE FROM service WHERE id = ANY(:ids)",
+            "DELETE FROM location WHERE id = ANY(:locations)",
+            "DELETE FROM organization o WHERE o.name = ANY(:orgs) "
+            "AND NOT EXISTS (SELECT 1 FROM service s WHERE s.organization_id = o.id)",
+        ):
+            db.session.execute(text(statement), {**params, "locations": list(locations)})
+        db.session.commit()
+        db.session.remove()
+
+
+@pytest.fixture
+def live_server(app):
+    """The app served over real HTTP in a background thread; yields its base URL."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)

@@ -70,3 +70,28 @@ def text_param(args, name: str, max_length: int = 200) -> str | None:
     if any(ord(ch) < 32 for ch in raw):
         raise APIError("invalid_parameter", f"{name} contains control characters")
     return raw
+
+
+def bbox_param(args, name: str = "bbox") -> tuple[float, float, float, float] | None:
+    """A CRS84 bounding box ``minlon,minlat,maxlon,maxlat`` (a 6-number 3D box drops its
+    heights); a min lon larger than the max lon crosses the antimeridian."""
+    raw = _raw(args, name)
+    if raw is None:
+        return None
+    parts = raw.split(",")
+    if len(parts) not in (4, 6):
+        raise APIError("invalid_parameter", f"{name} must be 4 numbers: min lon, min lat, max lon, max lat")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise APIError("invalid_parameter", f"{name} must be numbers separated by commas") from None
+    if not all(math.isfinite(n) for n in numbers):
+        raise APIError("invalid_parameter", f"{name} must be finite numbers")
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    minx, miny, maxx, maxy = numbers
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise APIError("invalid_parameter", f"{name} is outside -180..180 longitude, -90..90 latitude")
+    if miny > maxy:
+        raise APIError("invalid_parameter", f"{name}: the min latitude is above the max latitude")
+    return minx, miny, maxx, maxy
