@@ -58,7 +58,8 @@ YES = {"yes", "y", "sí", "si", "true", "1"}
 NO = {"no", "n", "false", "0"}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # and lone surrogates
+DECIMAL_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -139,17 +140,23 @@ def parse_coordinate(value: object, name: str, low: float, high: float) -> float
     if isinstance(value, bool):
         raise ValueError(f"{name} must be a number")
     if isinstance(value, (int, float)):
-        number = float(value)
-        shown = repr(value)
+        shown = repr(value) if abs(value) < 10**20 else "(a huge number)"
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"{name} {shown} is out of range ({low:g} to {high:g})") from None
     else:
-        raw = clean_text(value)
+        try:
+            raw = clean_text(value)
+        except ValueError as exc:
+            raise ValueError(f"{name} {exc}") from None
         shown = f"'{raw}'"
         if re.fullmatch(r"[-+]?\d+,\d+", raw):
             raise ValueError(f"{name} {shown} uses a comma: write decimal degrees with a dot")
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ValueError(f"{name} {shown} is not a number") from None
+        # float() also takes '1_000', 'infinity' and non-ASCII digits: only plain decimals pass.
+        if not DECIMAL_RE.fullmatch(raw):
+            raise ValueError(f"{name} {shown} is not a number")
+        number = float(raw)
     if not math.isfinite(number):
         raise ValueError(f"{name} {shown} is not a finite number")
     if not low <= number <= high:
@@ -159,7 +166,10 @@ def parse_coordinate(value: object, name: str, low: float, high: float) -> float
 
 def parse_phone(value: object, country: str, name: str) -> str | None:
     """A phone number in the row's country, returned as E.164."""
-    raw = clean_text(value)
+    try:
+        raw = clean_text(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
     if not raw:
         return None
     try:
