@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, jsonify, render_template, request
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 
@@ -48,6 +48,16 @@ def register_error_handlers(app: Flask) -> None:
         if err.code == 405 and hasattr(err, "valid_methods") and err.valid_methods:
             response.headers["Allow"] = ", ".join(err.valid_methods)
         return response
+
+    @app.errorhandler(DataError)
+    def handle_bad_value(err: DataError):
+        # A value the validators let through but PostgreSQL refuses (out of range, bad
+        # encoding): the client's input, so a 400; logged without the value itself.
+        app.logger.warning("database refused a value: %s", type(getattr(err, "orig", err)).__name__)
+        message = "A value in the request is out of range or malformed."
+        if wants_json():
+            return json_error("invalid_value", message, 400)
+        return render_template("error.html", status=400, title="Bad request", message=message), 400
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, request
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -260,9 +262,57 @@ def parse_proxy_fix(value: str | None) -> dict[str, int] | None:
     return counts
 
 
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _check_strings(value: object) -> None:
+    """Raise ValueError for NUL characters or lone surrogates anywhere in a decoded body."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("the body contains a NUL character")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("the body contains an unpaired UTF-16 surrogate") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+_SUSPECT_ESCAPE_RE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
+class HardenedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON with hostile bodies turned into ValueError (so a 400, never a 500).
+
+    Refused: nesting deep enough to exhaust the parser's recursion, ``NaN``/``Infinity``
+    (not JSON), NUL characters (PostgreSQL text cannot hold them) and unpaired surrogates
+    (not encodable as UTF-8).
+    """
+
+    def loads(self, s: str | bytes, **kwargs):
+        """Parse ``s`` like :func:`json.loads`, raising ValueError for hostile input."""
+        kwargs.setdefault("parse_constant", _refuse_constant)
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("the JSON body is nested too deeply") from None
+        text = s.decode("utf-8", "replace") if isinstance(s, (bytes, bytearray)) else s
+        if _SUSPECT_ESCAPE_RE.search(text) or "\x00" in text:
+            _check_strings(value)
+        return value
+
+
 def init_app(app: Flask) -> None:
     """Check production settings, then install the headers, the size limit and ProxyFix."""
     check_production_config(app)
+    app.json = HardenedJSONProvider(app)
     app.add_template_global(csp_nonce)
     app.before_request(refuse_oversized_body)
     app.after_request(add_security_headers)
