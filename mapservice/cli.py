@@ -91,12 +91,14 @@ def export_command(fmt: str, output: Path | None, country: str | None) -> None:
             raise click.BadParameter(f"must be one of {' '.join(COUNTRIES)}", param_hint="--country")
     hide = current_app.config["VERIFY_HIDE_DAYS"]
     writer = {"csv": exporter.export_csv, "geojson": exporter.export_geojson, "hsds": exporter.export_hsds}[fmt]
-    content = writer(db.session, country=country, hide_after_days=hide)
+    license = current_app.config["DATA_LICENSE"]
+    extra = {"license": license} if fmt == "geojson" else {}
+    content = writer(db.session, country=country, hide_after_days=hide, **extra)
     if output is None:
         sys.stdout.write(content)
     else:
         output.write_text(content, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+        click.echo(f"wrote {output} (data licence: {license})", err=True)
 
 
 def register_cli(app: Flask) -> None:

@@ -21,7 +21,8 @@ def test_import_twice_then_export(cli, session, tmp_path):
     out = tmp_path / "export.csv"
     result = cli.invoke(args=["export", "--format", "csv", "--output", str(out)])
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    hxl, *rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert hxl["organization"] == "#org" and hxl["latitude"] == "#geo+lat"
     assert len(rows) == 6
     shelter = next(r for r in rows if r["external_id"] == "ex-002")
     assert shelter["address"] == "" and shelter["confidential"] == "yes"

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-from mapservice.api import coverage, directory, writes  # noqa: E402,F401  (registers routes)
+from mapservice.api import coverage, directory, opendata, writes  # noqa: E402,F401  (registers routes)

@@ -51,7 +51,11 @@ def _bbox_params(bbox: BBox | None) -> dict[str, float | None]:
     return {"minx": minx, "miny": miny, "maxx": maxx, "maxy": maxy}
 
 
-def _paged(session: Session, matching_sql: str, order: str, params: dict[str, Any], limit: int, offset: int) -> Page:
+def _paged(
+    session: Session, matching_sql: str, order: str, params: dict[str, Any], limit: int | None, offset: int
+) -> Page:
+    """Rows ``offset`` to ``offset + limit`` of the matching rows (all of them when ``limit``
+    is ``None``) and the number matched."""
     sql = f"""
     WITH m AS ({matching_sql})
     SELECT (SELECT count(*) FROM m) AS number_matched, p.*
@@ -68,7 +72,7 @@ def service_features(
     *,
     bbox: BBox | None = None,
     category: str | None = None,
-    limit: int = 10,
+    limit: int | None = 10,
     offset: int = 0,
     hide_after_days: int = 365,
 ) -> Page:

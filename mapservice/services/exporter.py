@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mapservice.queries.services import public_services, service_json
+from mapservice.services.csvsafe import HXL_TAGS, neutralize_formula
 from mapservice.services.listings import COLUMNS
 
 
@@ -46,13 +47,25 @@ def listing_csv_row(row: dict[str, Any]) -> dict[str, str]:
     }
 
 
+EXPORT_COLUMNS = (*COLUMNS, "admin1")
+
+
 def export_csv(session: Session, *, country: str | None = None, hide_after_days: int = 365) -> str:
-    """The public directory as a listing CSV (UTF-8, header row), re-importable."""
+    """The public directory as a listing CSV, re-importable and safe in a spreadsheet.
+
+    UTF-8 with a byte-order mark (so spreadsheets show accents right), the header row, an
+    HXL hashtag row, then one row per service; cells that a spreadsheet would run as a
+    formula are neutralized (:mod:`mapservice.services.csvsafe`).  The extra ``admin1``
+    column (ISO 3166-2 code of the area the point is in) is ignored by the import.
+    """
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\r\n")
+    out.write("\ufeff")
+    writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
+    writer.writerow(HXL_TAGS)
     for row in public_services(session, country=country, hide_after_days=hide_after_days):
-        writer.writerow(listing_csv_row(row))
+        cells = listing_csv_row(row) | {"admin1": row["admin_area_code"] or ""}
+        writer.writerow({k: neutralize_formula(v) for k, v in cells.items()})
     return out.getvalue()
 
 
@@ -70,13 +83,23 @@ def geojson_feature(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def export_geojson(session: Session, *, country: str | None = None, hide_after_days: int = 365) -> str:
+def feature_collection(features: list[dict[str, Any]], license: str | None) -> dict[str, Any]:
+    """An RFC 7946 FeatureCollection; the data licence is a foreign member ``license``."""
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if license:
+        collection["license"] = license
+    return collection
+
+
+def export_geojson(
+    session: Session, *, country: str | None = None, hide_after_days: int = 365, license: str | None = None
+) -> str:
     """The public directory as an RFC 7946 FeatureCollection."""
     features = [
         geojson_feature(row)
         for row in public_services(session, country=country, hide_after_days=hide_after_days)
     ]
-    return json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False, indent=1)
+    return json.dumps(feature_collection(features, license), ensure_ascii=False, indent=1)
 
 
 def export_hsds(session: Session, *, country: str | None = None, hide_after_days: int = 365) -> str:

@@ -16,11 +16,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from mapservice.services.history import COMMAND_LINE, SNAPSHOT_SQL, Actor
+from mapservice.services.csvsafe import is_hxl_row, restore_formula
 from mapservice.services.listings import COLUMNS, REQUIRED, Listing, load_vocabulary, parse_listing
 
 # A point may lie this far (degrees, about 2 km) outside its country's polygon: Natural
 # Earth's 1:10m coastlines and borders are 1-2 km off, and shore towns must not be refused.
 COUNTRY_TOLERANCE_DEG = 0.02
+
+# Columns the export adds that are derived from other data: accepted and ignored on import.
+EXPORT_ONLY_COLUMNS = ("admin1",)
 
 STAGING_COLUMNS = (
     "line", "organization", "external_id", "name", "description", "categories", "populations",
@@ -72,7 +76,9 @@ def read_listing_csv(data: bytes | str) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield ``(line, row)`` for each record of a listing CSV; the header is line 1.
 
     Raises :class:`ImportRefused` for an undecodable file or a header without the
-    required columns.
+    required columns.  An HXL hashtag row right under the header is skipped, columns the
+    export derives (``admin1``) are ignored, and a cell the export neutralized against
+    spreadsheet formulas gets its original text back.
     """
     if isinstance(data, bytes):
         try:
@@ -92,10 +98,11 @@ def read_listing_csv(data: bytes | str) -> Iterator[tuple[int, dict[str, str]]]:
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise ImportRefused([f"line 1: missing column(s): {', '.join(missing)}"])
-    unknown = [h for h in header if h and h not in COLUMNS]
+    unknown = [h for h in header if h and h not in COLUMNS and h not in EXPORT_ONLY_COLUMNS]
     if unknown:
         raise ImportRefused([f"line 1: unknown column(s): {', '.join(unknown)}"])
     start = reader.line_num + 1
+    first = True
     while True:
         try:
             values = next(reader)
@@ -103,11 +110,16 @@ def read_listing_csv(data: bytes | str) -> Iterator[tuple[int, dict[str, str]]]:
             return
         except csv.Error as exc:
             raise ImportRefused([f"line {start}: {exc}"]) from None
-        if any(v.strip() for v in values):
+        if first and is_hxl_row(values):
+            pass  # the HXL hashtag row under the header (our export writes one)
+        elif any(v.strip() for v in values):
             if len(values) > len(header):
                 yield start, {"__too_many__": str(len(values))}
             else:
-                yield start, dict(zip(header, values))
+                yield start, {
+                    h: restore_formula(v) for h, v in zip(header, values) if h not in EXPORT_ONLY_COLUMNS
+                }
+        first = False
         start = reader.line_num + 1
 
 

@@ -53,6 +53,11 @@ def test_no_public_output_contains_the_exact_place(client, session):
         export_csv(session),
         export_geojson(session),
         export_hsds(session),
+        client.get("/api/v1/services.geojson").get_data(as_text=True),
+        client.get("/ogc/collections/services/items?limit=1000").get_data(as_text=True),
+        client.get(f"/ogc/collections/services/items/{sid}").get_data(as_text=True),
+        client.get(f"/ogc/collections/services/items/{sid}?f=html").get_data(as_text=True),
+        client.get("/ogc/collections/services/items?f=html").get_data(as_text=True),
     ]
     for blob in outputs:
         assert "Refugio" in blob
