@@ -86,6 +86,8 @@ def register_accounts(app: Flask) -> None:
     from mapservice.accounts.cli import tokens_cli, users_cli
     from mapservice.api import bp as api_bp
     from mapservice.dashboard import bp as dashboard_bp
+    from mapservice.feedback import bp as feedback_bp
+    from mapservice.feedback import days_ago
     from mapservice.extensions import csrf, limiter
 
     auth.init_app(app)
@@ -95,6 +97,8 @@ def register_accounts(app: Flask) -> None:
         limiter.init_app(app)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(dashboard_bp)
+    app.register_blueprint(feedback_bp)
+    app.add_template_filter(days_ago)
     app.cli.add_command(users_cli)
     app.cli.add_command(tokens_cli)
 

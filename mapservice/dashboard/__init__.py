@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-from mapservice.dashboard import views  # noqa: E402,F401  (registers routes)
+from mapservice.dashboard import admin, views  # noqa: E402,F401  (registers routes)

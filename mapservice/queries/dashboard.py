@@ -67,3 +67,62 @@ def country_names(session: Session, locale: str) -> dict[str, str]:
     column = "name_en" if locale == "en" else "name_es"
     rows = session.execute(text(f"SELECT code, {column} FROM country ORDER BY {column}")).all()
     return {code: name for code, name in rows}
+
+
+def admin_counts(session: Session) -> dict[str, int]:
+    """What waits for the Technical Secretariat: pending organizations, deleted services, open feedback."""
+    row = session.execute(
+        text(
+            "SELECT (SELECT count(*) FROM organization WHERE status = 'pending') AS pending, "
+            "(SELECT count(*) FROM service WHERE status = 'deleted') AS deleted, "
+            "(SELECT count(*) FROM feedback WHERE state = 'open') AS feedback"
+        )
+    ).mappings().one()
+    return dict(row)
+
+
+def organizations(session: Session) -> list[dict[str, Any]]:
+    """Every organization, pending first, with its editors' e-mails and service count."""
+    rows = session.execute(
+        text(
+            """
+            SELECT o.id, o.name, o.kind, o.country_code, o.contact_name, o.email, o.status, o.is_demo,
+                   o.created_at,
+                   (SELECT count(*) FROM service s WHERE s.organization_id = o.id AND s.status = 'active') AS services,
+                   (SELECT string_agg(u.email, ', ' ORDER BY u.email) FROM app_user u WHERE u.organization_id = o.id) AS editors
+              FROM organization o
+             ORDER BY (o.status = 'pending') DESC, o.is_demo, o.name
+            """
+        )
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def deleted_services(session: Session) -> list[dict[str, Any]]:
+    """Soft-deleted services of every organization, most recent first."""
+    rows = session.execute(
+        text(
+            "SELECT s.id, s.name, s.version, s.deleted_at, o.name AS organization_name FROM service s "
+            "JOIN organization o ON o.id = s.organization_id WHERE s.status = 'deleted' "
+            "ORDER BY s.deleted_at DESC NULLS LAST, s.id"
+        )
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def feedback_for(session: Session, organization_id: int | None) -> list[dict[str, Any]]:
+    """Public problem reports (of one organization, or all for ``None``), open ones first."""
+    rows = session.execute(
+        text(
+            """
+            SELECT f.id, f.kind, f.message, f.state, f.created_at, f.handled_at, s.id AS service_id,
+                   s.name AS service_name, o.name AS organization_name
+              FROM feedback f JOIN service s ON s.id = f.service_id JOIN organization o ON o.id = s.organization_id
+             WHERE CAST(:org AS int) IS NULL OR s.organization_id = :org
+             ORDER BY (f.state = 'open') DESC, f.created_at DESC
+             LIMIT 500
+            """
+        ),
+        {"org": organization_id},
+    ).mappings()
+    return [dict(r) for r in rows]
