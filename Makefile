@@ -47,8 +47,13 @@ database: venv
 	$(BIN)/mapservice db upgrade
 	$(BIN)/mapservice seed
 
-bench: postgis venv ## benchmarks (not part of make test); see bench/README
-	$(BIN)/python bench/nearby.py
+BENCH_N ?= 100000
+BENCH_DATABASE_URL ?= postgresql:///mapservice_bench
+
+bench: postgis venv ## benchmarks (not part of make test): writes bench/results.md; BENCH_N=1000000 for 1M
+	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	  echo "wrk is not installable here: the benchmark uses its Python load generator"; }
+	$(BIN)/python bench/run.py --n $(BENCH_N) --database-url "$(BENCH_DATABASE_URL)" $(BENCH_ARGS)
 
 audit: venv ## known vulnerabilities in the installed dependencies (pip-audit, needs PyPI's JSON API)
 	$(BIN)/python -m pip install -q -e '.[audit]'

@@ -96,6 +96,19 @@ def nearest_services(
     k-th nearest, so an ``ST_DWithin`` on the geography index over that radius holds every
     true result, which is then ranked by spheroidal ``ST_Distance``.  Ties break by id.
     """
+    sql, params = nearest_services_sql(lat, lon, filters, limit, hide_after_days=hide_after_days)
+    return [dict(r) for r in session.execute(text(sql), params).mappings()]
+
+
+def nearest_services_sql(
+    lat: float,
+    lon: float,
+    filters: NearbyFilters = NearbyFilters(),
+    limit: int = 20,
+    *,
+    hide_after_days: int = 365,
+) -> tuple[str, dict[str, Any]]:
+    """The SQL text and parameters of :func:`nearest_services` (the benchmark EXPLAINs it)."""
     where = _filter_sql(filters)
     sql = f"""
     WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt),
@@ -121,7 +134,7 @@ def nearest_services(
     """
     params = _params(filters, verified_since(hide_after_days))
     params.update(lat=lat, lon=lon, limit=limit, n_candidates=limit * CANDIDATE_FACTOR)
-    return [dict(r) for r in session.execute(text(sql), params).mappings()]
+    return sql, params
 
 
 def public_service(session: Session, service_id: int, *, hide_after_days: int = 365) -> dict[str, Any] | None:
