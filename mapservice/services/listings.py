@@ -172,12 +172,27 @@ def parse_phone(value: object, country: str, name: str) -> str | None:
         raise ValueError(f"{name} {exc}") from None
     if not raw:
         return None
+    e164 = _e164(raw, country)
+    if e164 is None:
+        raise ValueError(f"{name} '{raw}' is not a phone number")
+    if e164 == "":
+        raise ValueError(f"{name} '{raw}' is not a valid phone number for {country}")
+    return e164
+
+
+@lru_cache(maxsize=65536)
+def _e164(raw: str, country: str) -> str | None:
+    """E.164 of ``raw`` in ``country``; ``None`` when unparseable, ``""`` when not valid.
+
+    Cached: an organization's phone repeats on all its services, and parsing costs about
+    0.2 ms (most of a bulk import's validation time).
+    """
     try:
         number = phonenumbers.parse(raw, country if country in COUNTRIES else None)
     except phonenumbers.NumberParseException:
-        raise ValueError(f"{name} '{raw}' is not a phone number") from None
+        return None
     if not phonenumbers.is_valid_number(number):
-        raise ValueError(f"{name} '{raw}' is not a valid phone number for {country}")
+        return ""
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -205,6 +220,7 @@ def is_known_language(code: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=16384)
 def is_valid_hours(value: str) -> bool:
     """True when ``value`` is valid OpenStreetMap ``opening_hours`` syntax."""
     try:
