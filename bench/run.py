@@ -30,6 +30,7 @@ import os
 import platform
 import random
 import re
+import secrets
 import shutil
 import socket
 import statistics
@@ -201,7 +202,7 @@ def gunicorn(target: str, url: str, workers: int, worker_class: str, threads: in
         os.environ,
         DATABASE_URL=url,
         BENCH_REF_DSN=libpq_url(url),
-        SECRET_KEY="bench",
+        SECRET_KEY=secrets.token_urlsafe(32),
         MAPSERVICE_ENV="production",
         PYTHONWARNINGS="ignore",
     )
@@ -362,15 +363,17 @@ def run_load(port: int, paths: list[str], connections: int, seconds: float) -> t
             script.write("local paths = {" + ",".join(json.dumps(p) for p in paths) + "}\n")
             script.write(
                 "local i = 0\n"
-                "setup = function(thread) thread:set('seed', math.random(1, 1000)) end\n"
-                "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
+                                "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
             )
         try:
-            out = subprocess.run(
+            done = subprocess.run(
                 ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
                  "-s", script.name, f"http://127.0.0.1:{port}"],
-                capture_output=True, text=True, timeout=seconds + 30, check=True,
-            ).stdout  # fmt: skip
+                capture_output=True, text=True, timeout=seconds + 30,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"wrk failed ({done.returncode}): {done.stdout[-1000:]} {done.stderr[-1000:]}")
+            out = done.stdout
         finally:
             os.unlink(script.name)
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))

@@ -40,6 +40,11 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
             "connect_args": {"connect_timeout": 5, "application_name": "mapservice"},
         },
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        # Public anonymous GETs read here (mapservice/db_routing.py); unset: the primary.
+        "DATABASE_REPLICA_URL": normalize_database_url(env["DATABASE_REPLICA_URL"])
+        if env.get("DATABASE_REPLICA_URL")
+        else None,
+        "READ_STATEMENT_TIMEOUT_MS": int(env.get("MAPSERVICE_READ_STATEMENT_TIMEOUT_MS", "10000")),
         "TILES_URL": env.get("MAPSERVICE_TILES_URL", DEFAULT_TILES_URL),
         "TILES_ATTRIBUTION": env.get("MAPSERVICE_TILES_ATTRIBUTION", DEFAULT_TILES_ATTRIBUTION),
         "REDIS_URL": redis_url,

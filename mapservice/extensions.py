@@ -4,9 +4,10 @@ from flask_compress import Compress
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 
+from mapservice.db_routing import RoutingSession
 from mapservice.models.base import Base
 
-db = SQLAlchemy(model_class=Base)
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 migrate = Migrate()
 babel = Babel()
 compress = Compress()

@@ -48,26 +48,25 @@ class NearbyFilters:
     radius_km: float | None = None
 
 
-def _filter_sql(filters: NearbyFilters) -> str:
-    parts = [PUBLIC_WHERE]
+def _search_filter_sql(filters: NearbyFilters) -> str:
+    """Conditions on ``nearby_search ns`` (public rows only; the category is an index condition)."""
+    parts = ["ns.last_verified IS NULL OR ns.last_verified >= :verified_since"]
     if filters.category:
-        parts.append(
-            "s.categories && ARRAY(SELECT c.code FROM category c "
-            "WHERE c.code = :category OR c.code LIKE :category_prefix)::varchar[]"
-        )
+        # category_keys holds each code and its ancestors (migration 0004), so a code
+        # matches itself and everything below it.
+        parts.append("ns.category_keys @> ARRAY[hashtext(CAST(:category AS text))]")
     if filters.population:
-        parts.append("CAST(:population AS varchar) = ANY(s.populations)")
+        parts.append("CAST(:population AS varchar) = ANY(ns.populations)")
     if filters.language:
-        parts.append("CAST(:language AS varchar) = ANY(s.languages)")
+        parts.append("CAST(:language AS varchar) = ANY(ns.languages)")
     if filters.radius_km is not None:
-        parts.append("ST_DWithin(l.public_geom::geography, (SELECT pt FROM q)::geography, :radius_m)")
+        parts.append("ST_DWithin(ns.public_geom::geography, (SELECT pt FROM q)::geography, :radius_m)")
     return " AND ".join(f"({p.strip()})" for p in parts)
 
 
 def _params(filters: NearbyFilters, verified_since: date) -> dict[str, Any]:
     return {
         "category": filters.category,
-        "category_prefix": f"{filters.category}.%" if filters.category else None,
         "population": filters.population,
         "language": filters.language,
         "radius_m": filters.radius_km * 1000 if filters.radius_km is not None else None,
@@ -108,29 +107,45 @@ def nearest_services_sql(
     *,
     hide_after_days: int = 365,
 ) -> tuple[str, dict[str, Any]]:
-    """The SQL text and parameters of :func:`nearest_services` (the benchmark EXPLAINs it)."""
-    where = _filter_sql(filters)
+    """The SQL text and parameters of :func:`nearest_services` (the benchmark EXPLAINs it).
+
+    Both passes read ``nearby_search`` (one narrow row per public service-at-location,
+    kept by triggers) through GiST indexes that hold the category keys too, so a
+    category filter stays inside the index scan; only the ``limit`` winners are joined
+    to the directory tables, which re-check the public conditions.
+    """
+    where = _search_filter_sql(filters)
     sql = f"""
     WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt),
     cand AS (
-      SELECT l.public_geom FROM {PUBLIC_JOINS}
+      SELECT ns.public_geom FROM nearby_search ns
        WHERE {where}
-       ORDER BY l.public_geom <-> (SELECT pt FROM q)
+       ORDER BY ns.public_geom <-> (SELECT pt FROM q)
        LIMIT :n_candidates
     ),
     bound AS (
       SELECT max(d) AS r FROM (
         SELECT ST_Distance(cand.public_geom::geography, (SELECT pt FROM q)::geography) AS d
           FROM cand ORDER BY d LIMIT :limit) k
+    ),
+    hits AS (
+      SELECT ns.sal_id, ns.service_id,
+             ST_Distance(ns.public_geom::geography, (SELECT pt FROM q)::geography) AS d
+        FROM nearby_search ns
+       WHERE {where}
+         AND ST_DWithin(ns.public_geom::geography, (SELECT pt FROM q)::geography,
+                        (SELECT r FROM bound) + 0.01)
+       ORDER BY d, ns.service_id
+       LIMIT :limit
     )
-    SELECT {PUBLIC_COLUMNS},
-           ST_Distance(l.public_geom::geography, (SELECT pt FROM q)::geography) / 1000.0 AS distance_km
-      FROM {PUBLIC_JOINS}
-     WHERE {where}
-       AND ST_DWithin(l.public_geom::geography, (SELECT pt FROM q)::geography,
-                      (SELECT r FROM bound) + 0.01)
-     ORDER BY distance_km, s.id
-     LIMIT :limit
+    SELECT {PUBLIC_COLUMNS}, hits.d / 1000.0 AS distance_km
+      FROM hits
+      JOIN service_at_location sal ON sal.id = hits.sal_id
+      JOIN service s ON s.id = sal.service_id
+      JOIN organization o ON o.id = s.organization_id
+      JOIN location l ON l.id = sal.location_id
+     WHERE {PUBLIC_WHERE}
+     ORDER BY hits.d, s.id
     """
     params = _params(filters, verified_since(hide_after_days))
     params.update(lat=lat, lon=lon, limit=limit, n_candidates=limit * CANDIDATE_FACTOR)
