@@ -64,9 +64,28 @@ def _search_filter_sql(filters: NearbyFilters) -> str:
     return " AND ".join(f"({p.strip()})" for p in parts)
 
 
+def _filter_sql(filters: NearbyFilters) -> str:
+    """Conditions on the directory joins (``PUBLIC_JOINS``), for queries that do not
+    order by distance (OGC features, bbox pages); nearby search uses ``nearby_search``."""
+    parts = [PUBLIC_WHERE]
+    if filters.category:
+        parts.append(
+            "s.categories && ARRAY(SELECT c.code FROM category c "
+            "WHERE c.code = :category OR c.code LIKE :category_prefix)::varchar[]"
+        )
+    if filters.population:
+        parts.append("CAST(:population AS varchar) = ANY(s.populations)")
+    if filters.language:
+        parts.append("CAST(:language AS varchar) = ANY(s.languages)")
+    if filters.radius_km is not None:
+        parts.append("ST_DWithin(l.public_geom::geography, (SELECT pt FROM q)::geography, :radius_m)")
+    return " AND ".join(f"({p.strip()})" for p in parts)
+
+
 def _params(filters: NearbyFilters, verified_since: date) -> dict[str, Any]:
     return {
         "category": filters.category,
+        "category_prefix": f"{filters.category}.%" if filters.category else None,
         "population": filters.population,
         "language": filters.language,
         "radius_m": filters.radius_km * 1000 if filters.radius_km is not None else None,
