@@ -59,11 +59,15 @@ def register_blueprints(app: Flask) -> None:
     """Mount the JSON API and the public pages."""
     from mapservice.api import bp as api_bp
     from mapservice.ogc import bp as ogc_bp
+    from mapservice.maps import bp as vendor_bp
+    from mapservice.ntt import bp as coverage_bp
     from mapservice.public import bp as public_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(ogc_bp)
     app.register_blueprint(public_bp)
+    app.register_blueprint(vendor_bp)
+    app.register_blueprint(coverage_bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -37,7 +37,9 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "SQLALCHEMY_ENGINE_OPTIONS": {
             "pool_pre_ping": True,
             "pool_size": int(env.get("MAPSERVICE_POOL_SIZE", "5")),
-            "connect_args": {"connect_timeout": 5, "application_name": "mapservice"},
+            # jit=off: PostgreSQL's JIT compiles for a second or more whenever a plan's cost
+            # estimate is high (lateral KNN joins are), far longer than these queries run.
+            "connect_args": {"connect_timeout": 5, "application_name": "mapservice", "options": "-c jit=off"},
         },
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         # Public anonymous GETs read here (mapservice/db_routing.py); unset: the primary.

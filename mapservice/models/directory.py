@@ -103,6 +103,8 @@ class Location(Base):
     declared_country: Mapped[str] = mapped_column(ForeignKey("country.code"))
     country_code: Mapped[str | None] = mapped_column(String(2))
     admin_area_code: Mapped[str | None] = mapped_column(ForeignKey("admin_area.code"), index=True)
+    # The area whose polygon covers public_geom (trigger, migration public_area): coverage counts.
+    public_area_code: Mapped[str | None] = mapped_column(String(8), index=True)
     timezone: Mapped[str | None] = mapped_column(String(64))
 
     at_services: Mapped[list[ServiceAtLocation]] = relationship(back_populates="location")

@@ -2,10 +2,12 @@
 
 Only public listings count (the visibility rule of ``PUBLIC_WHERE``), and only their public
 point: a service counts in the admin-1 area whose polygon covers ``location.public_geom``
-(``ST_Covers``), and distances are measured to that point.  So a confidential service is
-counted and mapped exactly where every public page shows it, and no aggregate or distance
-reveals anything about its private point.  (``location.admin_area_code`` is not used: the
-trigger fills it from the private point and, for shore points, from the nearest area.)
+(``ST_Covers``; on a border shared by two areas, the smaller code), and distances are
+measured to that point.  So a confidential service is counted and mapped exactly where
+every public page shows it, and no aggregate or distance reveals anything about its
+private point.  The covering area is kept in ``location.public_area_code`` by a trigger
+(migration ``public_area``), which makes counting an indexed GROUP BY.  ``location.admin_area_code``
+is not used: it follows the private point and, for shore points, the nearest area.
 """
 from __future__ import annotations
 
@@ -63,12 +65,12 @@ def area_counts(session: Session, scope: CoverageScope) -> list[dict[str, Any]]:
     """
     sql = f"""
     WITH areas AS (
-      SELECT a.code, a.name, a.geom FROM admin_area a WHERE a.country_code = :country
+      SELECT a.code, a.name FROM admin_area a WHERE a.country_code = :country
     ),
     hits AS (
       SELECT a.code, count(DISTINCT s.id) AS services
         FROM areas a
-        JOIN location l ON ST_Covers(a.geom, l.public_geom)
+        JOIN location l ON l.public_area_code = a.code
         JOIN service_at_location sal ON sal.location_id = l.id
         JOIN service s ON s.id = sal.service_id
         JOIN organization o ON o.id = s.organization_id
@@ -93,39 +95,66 @@ def area_counts(session: Session, scope: CoverageScope) -> list[dict[str, Any]]:
     return rows
 
 
+# Two points in the same cell of a grid of ``s`` degrees are at most ``s`` degrees of
+# latitude (<= 111.7 km each) plus ``s`` degrees of longitude (<= 111.33 km each) apart.
+KM_PER_CELL_DEGREE_BOUND = 224.0
+
+
 def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) -> list[dict[str, Any]]:
     """Gazetteer towns of the country whose nearest public service in scope is beyond ``beyond_km``.
 
-    Services of the same country (declared) count.  Per town, a lateral planar KNN join
-    (GiST on ``public_geom``) finds a nearby service; its geodesic distance bounds the true
+    Services of the same country (declared) count.  The locations with a matching public
+    service are collected once.  A town that shares a cell of a grid of ``beyond_km / 224``
+    degrees with one of them is certainly served and skipped (a hash anti-join).  For every
+    other town, a lateral KNN join walks the locations in planar distance order (GiST on
+    ``public_geom``) to the first matching one; its geodesic distance bounds the true
     minimum, which an ``ST_DWithin`` over the geography index then finds exactly, only for
     towns that the first candidate leaves unserved.  ``nearest_km`` is ``None`` when the
     country has no matching service at all.  Largest population first.
     """
-    where = scope.where()
+    # ``coalesce(l.id IN (...), false)`` rather than a bare IN: a bare IN would be pulled up
+    # into a semi-join, losing the KNN index order; inside an expression it stays a hashed
+    # subplan, built once for the whole query.
     sql = f"""
+    WITH matching AS MATERIALIZED (
+      SELECT l.id, l.public_geom FROM location l
+       WHERE l.declared_country = :country
+         AND EXISTS (SELECT 1 FROM service_at_location sal
+                       JOIN service s ON s.id = sal.service_id
+                       JOIN organization o ON o.id = s.organization_id
+                      WHERE sal.location_id = l.id AND {scope.where()})
+    ),
+    served_cells AS MATERIALIZED (
+      SELECT DISTINCT floor(ST_X(public_geom) / :cell)::int AS cx, floor(ST_Y(public_geom) / :cell)::int AS cy
+        FROM matching
+    ),
+    towns AS MATERIALIZED (
+      SELECT p.* FROM place p
+       WHERE p.country_code = :country
+         AND NOT EXISTS (SELECT 1 FROM served_cells c
+                          WHERE c.cx = floor(ST_X(p.geom) / :cell)::int AND c.cy = floor(ST_Y(p.geom) / :cell)::int)
+    )
     SELECT p.name, ST_Y(p.geom) AS lat, ST_X(p.geom) AS lon, p.population,
            p.admin_area_code, exact.d / 1000.0 AS nearest_km
-      FROM place p
+      FROM towns p
       LEFT JOIN LATERAL (
         SELECT ST_Distance(l.public_geom::geography, p.geom::geography) AS d
-          FROM {PUBLIC_JOINS}
-         WHERE {where} AND l.declared_country = :country
+          FROM location l
+         WHERE coalesce(l.id IN (SELECT id FROM matching), false)
          ORDER BY l.public_geom <-> p.geom
          LIMIT 1
       ) first ON true
       LEFT JOIN LATERAL (
         SELECT min(ST_Distance(l.public_geom::geography, p.geom::geography)) AS d
-          FROM {PUBLIC_JOINS}
-         WHERE {where} AND l.declared_country = :country
+          FROM location l
+         WHERE first.d > :beyond_m
            AND ST_DWithin(l.public_geom::geography, p.geom::geography, first.d + 0.01)
-           AND first.d > :beyond_m
+           AND coalesce(l.id IN (SELECT id FROM matching), false)
       ) exact ON true
-     WHERE p.country_code = :country
-       AND (first.d IS NULL OR exact.d > :beyond_m)
+     WHERE first.d IS NULL OR exact.d > :beyond_m
      ORDER BY p.population DESC, p.name, p.id
     """
-    params = scope.params() | {"beyond_m": beyond_km * 1000.0}
+    params = scope.params() | {"beyond_m": beyond_km * 1000.0, "cell": beyond_km / KM_PER_CELL_DEGREE_BOUND}
     return [dict(r) for r in session.execute(text(sql), params).mappings()]
 
 
@@ -140,7 +169,7 @@ def category_area_matrix(session: Session, scope: CoverageScope, codes: list[str
     WITH pts AS (
       SELECT DISTINCT a.code AS area, s.id, s.categories
         FROM admin_area a
-        JOIN location l ON ST_Covers(a.geom, l.public_geom)
+        JOIN location l ON l.public_area_code = a.code
         JOIN service_at_location sal ON sal.location_id = l.id
         JOIN service s ON s.id = sal.service_id
         JOIN organization o ON o.id = s.organization_id
@@ -166,7 +195,7 @@ def service_points(session: Session, scope: CoverageScope, limit: int = 5000) ->
     WITH pts AS (
       SELECT DISTINCT ON (l.id, s.id) ST_Y(l.public_geom) AS lat, ST_X(l.public_geom) AS lon, s.id
         FROM admin_area a
-        JOIN location l ON ST_Covers(a.geom, l.public_geom)
+        JOIN location l ON l.public_area_code = a.code
         JOIN service_at_location sal ON sal.location_id = l.id
         JOIN service s ON s.id = sal.service_id
         JOIN organization o ON o.id = s.organization_id
@@ -191,7 +220,7 @@ def freshness(session: Session, country: str, warn_after_days: int, today: date 
            count(DISTINCT s.id) FILTER (WHERE s.last_verified IS NULL OR s.last_verified < :warn_since) AS stale,
            min(s.last_verified) AS oldest
       FROM admin_area a
-      JOIN location l ON ST_Covers(a.geom, l.public_geom)
+      JOIN location l ON l.public_area_code = a.code
       JOIN service_at_location sal ON sal.location_id = l.id
       JOIN service s ON s.id = sal.service_id
       JOIN organization o ON o.id = s.organization_id
@@ -204,8 +233,11 @@ def freshness(session: Session, country: str, warn_after_days: int, today: date 
     return [dict(r) for r in session.execute(text(sql), {"country": country, "warn_since": warn_since}).mappings()]
 
 
-def country_summaries(session: Session, hide_after_days: int, codes: list[str]) -> list[dict[str, Any]]:
-    """For each country: public services per category code (children included), areas and empty areas.
+def country_summaries(
+    session: Session, hide_after_days: int, codes: list[str], country: str | None = None
+) -> list[dict[str, Any]]:
+    """For each country (or just ``country``): public services per category code (children
+    included), areas, and areas without any public service.
 
     Rows are ``{"country", "name_en", "name_es", "areas", "empty_areas", "by_category": {code: n}, "total"}``.
     """
@@ -213,11 +245,11 @@ def country_summaries(session: Session, hide_after_days: int, codes: list[str]) 
     WITH pts AS (
       SELECT DISTINCT a.country_code, a.code AS area, s.id, s.categories
         FROM admin_area a
-        JOIN location l ON ST_Covers(a.geom, l.public_geom)
+        JOIN location l ON l.public_area_code = a.code
         JOIN service_at_location sal ON sal.location_id = l.id
         JOIN service s ON s.id = sal.service_id
         JOIN organization o ON o.id = s.organization_id
-       WHERE {PUBLIC_WHERE}
+       WHERE {PUBLIC_WHERE} AND (CAST(:country AS text) IS NULL OR a.country_code = :country)
     ),
     per_cat AS (
       SELECT p.country_code, k.code, count(DISTINCT p.id) AS n
@@ -235,10 +267,35 @@ def country_summaries(session: Session, hide_after_days: int, codes: list[str]) 
            coalesce((SELECT jsonb_object_agg(pc.code, pc.n) FROM per_cat pc
                       WHERE pc.country_code = c.code), '{{}}'::jsonb) AS by_category
       FROM country c LEFT JOIN totals t ON t.country_code = c.code
+     WHERE CAST(:country AS text) IS NULL OR c.code = :country
      ORDER BY c.code
     """
-    params = {"codes": codes, "verified_since": verified_since(hide_after_days)}
+    params = {"codes": codes, "country": country, "verified_since": verified_since(hide_after_days)}
     rows = [dict(r) for r in session.execute(text(sql), params).mappings()]
     for row in rows:
         row["empty_areas"] = row["areas"] - row["served_areas"]
     return rows
+
+
+def area_shapes(session: Session, country: str, tolerance_deg: float = 0.005) -> list[dict[str, Any]]:
+    """The country's admin-1 areas as simplified GeoJSON geometries (for maps), with a bounding box.
+
+    Each row: ``code``, ``name``, ``geojson`` (a string, 4 decimals), and ``bbox`` of the
+    whole country as ``(min_lon, min_lat, max_lon, max_lat)`` on every row.
+    """
+    sql = """
+    SELECT a.code, a.name,
+           ST_AsGeoJSON(ST_SimplifyPreserveTopology(a.geom, :tol), 4) AS geojson,
+           ST_XMin(e.box) AS min_lon, ST_YMin(e.box) AS min_lat, ST_XMax(e.box) AS max_lon, ST_YMax(e.box) AS max_lat
+      FROM admin_area a
+      CROSS JOIN (SELECT ST_Extent(geom)::geometry AS box FROM admin_area WHERE country_code = :country) e
+     WHERE a.country_code = :country
+     ORDER BY a.code
+    """
+    return [dict(r) for r in session.execute(text(sql), {"country": country, "tol": tolerance_deg}).mappings()]
+
+
+def country_names(session: Session) -> dict[str, dict[str, str]]:
+    """``{code: {"en": name, "es": name}}`` for the seeded countries."""
+    rows = session.execute(text("SELECT code, name_en, name_es FROM country ORDER BY code")).all()
+    return {r.code: {"en": r.name_en, "es": r.name_es} for r in rows}
