@@ -392,6 +392,7 @@ _WRITE_SQL = (
              languages, phone, whatsapp, email, website, hours, free, confidential, 'active',
              :demo, current_date, 1, now(), now()
         FROM import_staging WHERE action = 'create'
+       ORDER BY line  -- ids follow the file's order
       RETURNING id, organization_id, external_id)
     UPDATE import_staging s SET service_id = i.id
       FROM inserted i
