@@ -46,5 +46,5 @@ def horizontal_bar_chart(bars: list[tuple[str, int]], title: str, *, highlight_z
     return Markup("".join(parts))
 
 
-def _shorten(label: str, limit: int = 32) -> str:
+def _shorten(label: str, limit: int = 30) -> str:
     return label if len(label) <= limit else label[: limit - 1].rstrip() + "…"

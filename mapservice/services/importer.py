@@ -289,6 +289,7 @@ def _stage(session: Session, listings: list[Listing]) -> None:
               organization_id int, service_id int, location_id int, action text,
               new_public bool DEFAULT false, keep_point bool DEFAULT false,
               new_location bool DEFAULT false, admin_area_code text, area_country text,
+              public_area_code text,
               timezone text
             ) ON COMMIT DROP
             """
@@ -362,16 +363,16 @@ _WRITE_SQL = (
     # spatial order: consecutive point-in-polygon tests reuse PostGIS's prepared polygon.
     """
     UPDATE import_staging s SET admin_area_code = f.code, area_country = f.country_code,
-           timezone = f.timezone
+           timezone = f.timezone, public_area_code = f.covering_code
       FROM (
-        SELECT p.row, coalesce(a1.code, a2.code) AS code,
+        SELECT p.row, coalesce(a1.code, a2.code) AS code, a1.code AS covering_code,
                coalesce(a1.country_code, a2.country_code) AS country_code, tz.timezone
           FROM (SELECT s2.ctid AS row, ST_SetSRID(ST_MakePoint(s2.lon, s2.lat), 4326) AS geom
                   FROM import_staging s2 WHERE s2.action <> 'same'
                  ORDER BY ST_GeoHash(ST_SetSRID(ST_MakePoint(s2.lon, s2.lat), 4326), 6)) p
           LEFT JOIN LATERAL (
             SELECT a.code, a.country_code FROM admin_area a
-             WHERE ST_Covers(a.geom, p.geom) LIMIT 1) a1 ON true
+             WHERE ST_Covers(a.geom, p.geom) ORDER BY a.code LIMIT 1) a1 ON true
           LEFT JOIN LATERAL (
             SELECT a.code, a.country_code FROM admin_area a
              WHERE a1.code IS NULL AND ST_DWithin(a.geom, p.geom, 0.05)
@@ -421,7 +422,8 @@ _WRITE_SQL = (
            address = s.address, declared_country = s.country,
            admin_area_code = CASE WHEN s.keep_point THEN l.admin_area_code ELSE s.admin_area_code END,
            country_code = CASE WHEN s.keep_point THEN l.country_code ELSE s.area_country END,
-           timezone = CASE WHEN s.keep_point THEN l.timezone ELSE s.timezone END
+           timezone = CASE WHEN s.keep_point THEN l.timezone ELSE s.timezone END,
+           public_area_code = CASE WHEN s.keep_point THEN l.public_area_code ELSE s.public_area_code END
       FROM import_staging s
      WHERE s.action = 'update' AND l.id = s.location_id
     """,
@@ -433,10 +435,10 @@ _WRITE_SQL = (
     """,
     """
     INSERT INTO location (id, geom, public_geom, address, declared_country, admin_area_code,
-                          country_code, timezone)
+                          country_code, timezone, public_area_code)
     SELECT s.location_id, p.pt,
            CASE WHEN s.confidential AND NOT s.approximate THEN generalize_point(p.pt) ELSE p.pt END,
-           s.address, s.country, s.admin_area_code, s.area_country, s.timezone
+           s.address, s.country, s.admin_area_code, s.area_country, s.timezone, s.public_area_code
       FROM import_staging s
       CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS pt) p
      WHERE s.new_location

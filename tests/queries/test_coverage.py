@@ -235,3 +235,44 @@ def test_gaps_measure_to_the_public_point(session):
     tegus = next(r for r in rows if r["name"] == "Tegucigalpa")
     _, _, d = GEOD.inv(tegus["lon"], tegus["lat"], lon, lat)
     assert tegus["nearest_km"] == pytest.approx(d / 1000, abs=0.001)
+
+
+def test_imported_locations_carry_the_area_of_their_public_point(session):
+    """The importer's set-based fill and the trigger agree with ST_Covers on the public point."""
+    from tests.factories import listing, make_services
+
+    ids = make_services(
+        session,
+        listing(country="HN", lat=14.0818, lon=-87.2068),
+        listing(country="HN", lat=15.5042, lon=-88.0250, confidential=True),
+        listing(country="HN", lat=14.0818, lon=-87.2068, confidential=True),
+    )
+    rows = session.execute(
+        text(
+            """
+            SELECT l.public_area_code,
+                   (SELECT a.code FROM admin_area a WHERE ST_Covers(a.geom, l.public_geom) ORDER BY a.code LIMIT 1)
+              FROM service_at_location sal JOIN location l ON l.id = sal.location_id
+             WHERE sal.service_id = ANY(:ids)
+            """
+        ),
+        {"ids": ids},
+    ).all()
+    assert len(rows) == 3 and all(stored == computed and stored for stored, computed in rows)
+
+
+def test_changed_boundaries_reassign_points(session):
+    """A boundary that moves (a re-seed with new data) re-derives the areas of the points it touches."""
+    (service_id,) = insert_raw_services(session, [{"lat": 14.0818, "lon": -87.2068, "country": COUNTRY}])
+    area = lambda: session.execute(  # noqa: E731
+        text(
+            "SELECT l.public_area_code FROM location l JOIN service_at_location sal ON sal.location_id = l.id "
+            "WHERE sal.service_id = :s"
+        ),
+        {"s": service_id},
+    ).scalar_one()
+    assert area() == "HN-FM"
+    session.execute(
+        text("UPDATE admin_area SET geom = ST_Multi(ST_Difference(geom, ST_Buffer(ST_SetSRID(ST_MakePoint(-87.2068, 14.0818), 4326), 0.01))) WHERE code = 'HN-FM'")
+    )
+    assert area() is None

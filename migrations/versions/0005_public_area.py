@@ -7,15 +7,15 @@ areas counts in the one with the smaller code; a point in no polygon (at sea, ab
 none.  ``location.admin_area_code`` is different on purpose: it follows the private point
 and falls back to the nearest area for shore points.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29
 """
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
@@ -29,6 +29,12 @@ def upgrade():
         f"""
         CREATE FUNCTION location_public_area() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
+          -- The importer computes the area of exact public points set-based (see
+          -- mapservice/services/importer.py); generalized points are done here.
+          IF current_setting('mapservice.defer_location_fill', true) = 'on'
+             AND ST_Equals(NEW.public_geom, NEW.geom) THEN
+            RETURN NEW;
+          END IF;
           NEW.public_area_code := {AREA_OF_POINT.format(pt="NEW.public_geom")};
           RETURN NEW;
         END $$
