@@ -235,6 +235,10 @@ def update_service(session: Session, service_id: int, body: Mapping[str, Any], e
         ).scalar()
         if taken is not None:
             raise EditError("duplicate_external_id", f"external_id '{listing.external_id}' is used by service {taken}", 409)
+    for field, stored in (("categories", before.doc["categories"]), ("populations", before.doc["populations"]),
+                          ("languages", before.doc["languages"])):  # fmt: skip
+        if sorted(getattr(listing, field)) == sorted(stored or []):
+            setattr(listing, field, list(stored or []))  # the same codes in another order: no change
     new_doc = {**before.doc, **_doc_of(listing)}
     if new_doc == before.doc:
         return before.version  # nothing changed: no new version, no history row

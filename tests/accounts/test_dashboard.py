@@ -232,3 +232,9 @@ def test_registration_then_approval_then_sign_in(client, session, login):
     client.post("/logout", data={"csrf_token": token})
     sign["csrf_token"] = csrf_token(client, "/login")
     assert client.post("/login", data=sign).status_code == 302
+
+
+def test_dashboard_pages_are_not_cached(client, login):
+    login("cso_editor", org="Org N")
+    assert client.get("/dashboard/").headers["Cache-Control"] == "no-store"
+    assert client.get("/login").headers["Cache-Control"] == "no-store"

@@ -175,3 +175,11 @@ def test_duplicate_external_id_is_409(client, session, tokens):
     create(client, tokens["a"], external_id="same")
     again = client.post("/api/v1/services", json={**BODY, "external_id": "same"}, headers=tokens["a"])
     assert again.status_code == 409
+
+
+def test_the_same_codes_in_another_order_are_no_change(client, session, tokens):
+    sid = create(client, tokens["a"], categories=["protection.legal", "protection.documentation"]).get_json()["id"]
+    same = client.patch(f"/api/v1/services/{sid}", json={"categories": ["protection.documentation", "protection.legal"]},
+                        headers={**tokens["a"], "If-Match": '"1"'})  # fmt: skip
+    assert same.status_code == 200 and same.headers["ETag"] == '"1"'
+    assert session.execute(text("SELECT count(*) FROM service_history WHERE service_id = :id"), {"id": sid}).scalar_one() == 1
