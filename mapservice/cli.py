@@ -101,7 +101,45 @@ def export_command(fmt: str, output: Path | None, country: str | None) -> None:
         click.echo(f"wrote {output} (data licence: {license})", err=True)
 
 
+@click.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@with_appcontext
+def backup_command(file: Path) -> None:
+    """Back up the database to FILE (pg_dump custom format, PostGIS version recorded)."""
+    from mapservice.services.backup import BackupError, backup
+
+    try:
+        version = backup(current_app.config["SQLALCHEMY_DATABASE_URI"], file)
+    except BackupError as err:
+        click.echo(f"backup failed: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {file} ({file.stat().st_size} bytes, PostGIS {version})")
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask before replacing the database's contents.")
+@with_appcontext
+def restore_command(file: Path, yes: bool) -> None:
+    """Replace the database's contents with the backup in FILE (one transaction).
+
+    Refuses a backup made with another PostGIS version than this server's.
+    """
+    from mapservice.services.backup import BackupError, restore
+
+    if not yes:
+        click.confirm(f"Replace everything in the database with {file}?", abort=True)
+    db.session.remove()
+    db.engine.dispose()  # our own idle connections must not hold locks on the tables
+    try:
+        version = restore(current_app.config["SQLALCHEMY_DATABASE_URI"], file)
+    except BackupError as err:
+        click.echo(f"restore refused: {err}", err=True)
+        sys.exit(1)
+    click.echo(f"restored {file} (PostGIS {version})")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to ``app.cli`` (so both `flask` and `mapservice` see them)."""
-    for command in (seed_command, import_command, export_command):
+    for command in (seed_command, import_command, export_command, backup_command, restore_command):
         app.cli.add_command(command)

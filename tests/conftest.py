@@ -171,3 +171,26 @@ def live_server(app):
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def throwaway_postgres(app):
+    """A private PostgreSQL cluster (never the shared server) for tests that stop, kill or
+    restore a database; its database ``mapservice`` is a copy of the migrated, seeded test
+    database.  ``cluster.clone("mapservice", name)`` makes a fresh copy for one test."""
+    import subprocess
+    import tempfile
+
+    from tests.pgcluster import PG_BIN, ThrowawayPostgres
+
+    # Directly under /tmp: the postgres user cannot enter pytest's root-only temp tree.
+    cluster = ThrowawayPostgres(tempfile.mkdtemp(prefix="mapservice-pg-")).init()
+    try:
+        cluster.psql("CREATE DATABASE mapservice")
+        dump = subprocess.run([str(PG_BIN / "pg_dump"), "-Fc", "-d", TEST_DATABASE_URL],
+                              check=True, capture_output=True, timeout=300).stdout  # fmt: skip
+        subprocess.run([str(PG_BIN / "pg_restore"), "--no-owner", "-d", cluster.url("mapservice")],
+                       input=dump, check=True, capture_output=True, timeout=300)  # fmt: skip
+        yield cluster
+    finally:
+        cluster.destroy()
