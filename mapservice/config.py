@@ -37,9 +37,20 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "SQLALCHEMY_ENGINE_OPTIONS": {
             "pool_pre_ping": True,
             "pool_size": int(env.get("MAPSERVICE_POOL_SIZE", "5")),
-            # jit=off: PostgreSQL's JIT compiles for a second or more whenever a plan's cost
-            # estimate is high (lateral KNN joins are), far longer than these queries run.
-            "connect_args": {"connect_timeout": 5, "application_name": "mapservice", "options": "-c jit=off"},
+            "pool_timeout": 10,
+            "connect_args": {
+                "connect_timeout": 5,
+                "application_name": "mapservice",
+                # jit=off: PostgreSQL's JIT compiles for a second or more whenever a plan's cost
+                # estimate is high (lateral KNN joins are), far longer than these queries run.
+                # A statement that runs away, or a transaction left idle, cannot hold a worker
+                # (and its locks) for ever; MAPSERVICE_STATEMENT_TIMEOUT_MS=0 turns the limit off.
+                "options": "-c jit=off"
+                f" -c statement_timeout={int(env.get('MAPSERVICE_STATEMENT_TIMEOUT_MS', '30000'))}"
+                " -c idle_in_transaction_session_timeout=60000",
+                "keepalives": 1,
+                "keepalives_idle": 30,
+            },
         },
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
         # Public anonymous GETs read here (mapservice/db_routing.py); unset: the primary.
@@ -52,6 +63,11 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: limits are counted in this process's memory until Redis answers again
+        # (re-checked with back-off), and no storage error ever reaches a visitor.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1} if redis_url else {},
         "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
         "PROXY_FIX": parse_proxy_fix(env.get("MAPSERVICE_PROXY_FIX")),
         "SESSION_COOKIE_HTTPONLY": True,
