@@ -139,7 +139,27 @@ def restore_command(file: Path, yes: bool) -> None:
     click.echo(f"restored {file} (PostGIS {version})")
 
 
+@click.command("purge-feedback")
+@click.option("--days", type=click.IntRange(min=0), default=None,
+              help="Delete reports handled more than this many days ago "
+                   "(default: MAPSERVICE_FEEDBACK_RETENTION_DAYS, 180).")  # fmt: skip
+@with_appcontext
+def purge_feedback_command(days: int | None) -> None:
+    """Delete problem reports resolved or dismissed long ago (open ones are kept)."""
+    from sqlalchemy import text
+
+    if days is None:
+        days = current_app.config["FEEDBACK_RETENTION_DAYS"]
+    deleted = db.session.execute(
+        text("DELETE FROM feedback WHERE state <> 'open' AND handled_at < now() - make_interval(days => :days)"),
+        {"days": days},
+    ).rowcount
+    db.session.commit()
+    click.echo(f"deleted {deleted} problem report(s) handled more than {days} days ago")
+
+
 def register_cli(app: Flask) -> None:
     """Attach the commands to ``app.cli`` (so both `flask` and `mapservice` see them)."""
-    for command in (seed_command, import_command, export_command, backup_command, restore_command):
+    for command in (seed_command, import_command, export_command, backup_command, restore_command,
+                    purge_feedback_command):  # fmt: skip
         app.cli.add_command(command)

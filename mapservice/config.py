@@ -76,6 +76,7 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "BABEL_DEFAULT_LOCALE": "es",
         "LANGUAGES": ["es", "en"],
         "VERIFY_WARN_DAYS": int(env.get("MAPSERVICE_VERIFY_WARN_DAYS", "180")),
+        "FEEDBACK_RETENTION_DAYS": int(env.get("MAPSERVICE_FEEDBACK_RETENTION_DAYS", "180")),
         "VERIFY_HIDE_DAYS": int(env.get("MAPSERVICE_VERIFY_HIDE_DAYS", "365")),
         "DATA_LICENSE": env.get("MAPSERVICE_DATA_LICENSE", "CC-BY-4.0"),
     }

@@ -3,4 +3,4 @@ from flask import Blueprint
 
 bp = Blueprint("public", __name__)
 
-from mapservice.public import views  # noqa: E402,F401  (registers routes)
+from mapservice.public import privacy, views  # noqa: E402,F401  (registers routes)
