@@ -12,7 +12,7 @@ export DATABASE_URL TEST_DATABASE_URL
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_MAJOR ?= 15
 
-.PHONY: run test postgis browser venv database serve bench audit clean
+.PHONY: run test postgis browser venv database serve bench audit load clean
 
 run: postgis venv database ## install, migrate, seed demo data and serve on 127.0.0.1:$(PORT)
 	$(BIN)/mapservice run --host 127.0.0.1 --port $(PORT)
@@ -54,6 +54,11 @@ bench: postgis venv ## benchmarks (not part of make test): writes bench/results.
 	@command -v wrk >/dev/null 2>&1 || { $(SUDO) apt-get install -y -qq wrk >/dev/null 2>&1 || \
 	  echo "wrk is not installable here: the benchmark uses its Python load generator"; }
 	$(BIN)/python bench/run.py --n $(BENCH_N) --database-url "$(BENCH_DATABASE_URL)" $(BENCH_ARGS)
+
+load: postgis venv database ## 50 phone users for 2 minutes against gunicorn (locust), then the same with a PostgreSQL restart
+	$(BIN)/python -m pip install -q -e '.[load]'
+	$(BIN)/python bench/load_drill.py --output bench/load-results.md
+	$(BIN)/python bench/load_drill.py --restart-at 40 --output bench/load-restart-results.md
 
 audit: venv ## known vulnerabilities in the installed dependencies (pip-audit, needs PyPI's JSON API)
 	$(BIN)/python -m pip install -q -e '.[audit]'

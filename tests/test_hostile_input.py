@@ -288,3 +288,60 @@ def test_hardened_json_parser_refuses_hostile_documents(app):
             app.json.loads(body)
     assert app.json.loads(b'["\\ud83d\\ude00", "a\\u00e9"]') == ["\U0001F600", "aé"]
     assert json.loads(app.json.dumps({"a": 1})) == {"a": 1}
+
+
+VALID_WRITE = {
+    "service_name": "Asesoría legal", "categories": ["protection.legal"], "languages": ["es"], "country": "MX",
+    "address": "Calle 5", "latitude": 14.9056, "longitude": -92.2633, "phone": "+52 962 625 1234",
+    "hours": "Mo-Fr 08:00-16:00", "free": True, "confidential": False,
+}  # fmt: skip
+HOSTILE_JSON_VALUES = [
+    None, True, 0, -1, 10**400, -(10**300), 1e308, 2**63, "", " ", "\u0000", "x\u0000y", "' OR 1=1 --",
+    "a" * 100_000, [], {}, [[[[[]]]]], {"$gt": ""}, ["' OR 1=1"], [None], [1, 2], "1e999", "NaN",
+    "\u202e\u200b", "<script>alert(1)</script>", "${7*7}", "{{7*7}}",
+]  # fmt: skip
+
+
+@pytest.fixture
+def editor_headers(session):
+    from mapservice.services.accounts import create_api_token
+    from tests.factories import make_user
+
+    user = make_user(session, "cso_editor", org="Test Org")
+    token = create_api_token(session, user).secret
+    session.commit()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_hostile_fields_through_the_write_api_with_a_valid_token(client, editor_headers):
+    created = client.post("/api/v1/services", json=VALID_WRITE, headers=editor_headers)
+    assert created.status_code == 201, created.get_json()
+    sid, etag = created.get_json()["id"], created.headers["ETag"]
+    checked = 0
+    for field in [*VALID_WRITE, "external_id", "description", "email", "website", "whatsapp", "populations",
+                  "organization", "id", "version", "status"]:  # fmt: skip
+        for value in HOSTILE_JSON_VALUES:
+            body = {**VALID_WRITE, field: value}
+            response = client.post("/api/v1/services", json=body, headers=editor_headers)
+            assert_client_error(response, "/api/v1/services", f"POST {field}={str(value)[:30]!r}")
+            response = client.patch(f"/api/v1/services/{sid}", json={field: value},
+                                    headers={**editor_headers, "If-Match": etag})  # fmt: skip
+            assert_client_error(response, f"/api/v1/services/{sid}", f"PATCH {field}={str(value)[:30]!r}")
+            if response.status_code == 200:
+                etag = response.headers["ETag"]
+            checked += 2
+    assert checked > 500
+
+
+def test_hostile_bodies_with_a_valid_token(client, editor_headers):
+    created = client.post("/api/v1/services", json=VALID_WRITE, headers=editor_headers)
+    sid = created.get_json()["id"]
+    for method, path in [("POST", "/api/v1/services"), ("PATCH", f"/api/v1/services/{sid}"),
+                         ("DELETE", f"/api/v1/services/{sid}"), ("POST", f"/api/v1/services/{sid}/restore")]:
+        for content_type, body in BODIES:
+            response = client.open(path, method=method, data=body, content_type=content_type,
+                                   headers={**editor_headers, "If-Match": '"999"'})  # fmt: skip
+            assert_client_error(response, path, f"{method} {content_type} {body[:30]!r}")
+        response = client.open(path, method=method, data=TEN_MB, content_type="application/json",
+                               headers=editor_headers)  # fmt: skip
+        assert response.status_code == 413
