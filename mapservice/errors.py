@@ -28,6 +28,15 @@ def json_error(code: str, message: str, status: int):
     return response
 
 
+def _may_retry(err: Exception) -> bool:
+    """A lost connection (not a refused one) during a GET/HEAD that was not retried yet."""
+    return (
+        getattr(err, "connection_invalidated", False)
+        and request.method in ("GET", "HEAD")
+        and not request.environ.get("mapservice.database_retried")
+    )
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers on ``app``."""
 
@@ -62,6 +71,22 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)
     def handle_database_down(err: Exception):
+        if _may_retry(err):
+            # The pooled connection died (the database restarted while nobody was asking);
+            # SQLAlchemy has just dropped the whole pool, so a safe request runs once more
+            # on a fresh connection instead of failing after the database is back.
+            request.environ["mapservice.database_retried"] = True
+            from mapservice.extensions import db
+
+            db.session.rollback()
+            try:
+                result = app.ensure_sync(app.dispatch_request)()
+            except (OperationalError, InterfaceError) as again:
+                err = again
+            except Exception as other:  # noqa: BLE001 (the view's own 4xx, handled as usual)
+                return app.handle_user_exception(other)
+            else:
+                return app.make_response(result)
         app.logger.error("database error: %s", type(err).__name__)
         message = "The directory is briefly unavailable; try again in a few seconds."
         if wants_json():

@@ -138,6 +138,16 @@ def test_database_outage_gets_503_and_recovers_by_itself(server, throwaway_postg
     assert http(server, "/search?lat=14.9&lon=-92.26")[0] == 200
 
 
+def test_the_first_request_after_a_quiet_restart_succeeds(server, throwaway_postgres):
+    """No request arrived while the database was down: none may fail after it is back."""
+    for path in (NEARBY, "/search?lat=14.9&lon=-92.26", "/"):
+        assert http(server, path)[0] == 200  # the pools hold connections now
+    throwaway_postgres.stop("fast")
+    throwaway_postgres.start()
+    statuses = [http(server, path)[0] for path in (NEARBY, "/search?lat=14.9&lon=-92.26", NEARBY, "/")]
+    assert statuses == [200, 200, 200, 200]
+
+
 def test_redis_outage_keeps_the_site_serving_and_limits_in_memory(server, redis_server):
     bad_token = {"Authorization": "Bearer msk_" + "r" * 30}
     status, headers, _ = http(server, "/api/v1/services", "POST", {"service_name": "x"}, bad_token)
