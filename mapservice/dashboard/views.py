@@ -3,10 +3,8 @@ history), API tokens, and the home of each role."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-import xstatic.pkg.leaflet
-from flask import abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -27,16 +25,9 @@ from mapservice.services.editing import (
 )
 from mapservice.services.history import Actor, service_history
 
-LEAFLET_DIR = Path(xstatic.pkg.leaflet.BASE_DIR)
 EDITORS = ("cso_editor", "admin")
 FORM_FIELDS = ("external_id", "service_name", "description", "country", "address", "latitude", "longitude",
                "phone", "whatsapp", "email", "website", "hours", "free", "languages")  # fmt: skip
-
-
-@bp.get("/vendor/leaflet/<path:filename>")
-def leaflet_asset(filename: str):
-    """Leaflet's files from the xstatic-leaflet package (no CDN)."""
-    return send_from_directory(LEAFLET_DIR, filename, max_age=7 * 24 * 3600)
 
 
 def _actor() -> Actor:
