@@ -123,36 +123,32 @@ HOSTILE_HEADERS = [
 STACK_TRACE_RE = re.compile(r"Traceback|File \"/|psycopg|sqlalchemy|Werkzeug Debugger", re.IGNORECASE)
 
 
-def concrete_paths(app, service_id: int) -> list[tuple[str, set[str]]]:
-    """Every route with its methods, path variables filled: ints with real and extreme ids,
-    strings with hostile text."""
-    paths: list[tuple[str, set[str]]] = []
-    for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static":
-            continue
-        methods = set(rule.methods or ()) - {"HEAD", "OPTIONS"}
-        if not rule.arguments:
-            paths.append((rule.rule, methods))
-            continue
-        variants: list[dict[str, str]] = []
-        for hostile_int, hostile_text in [
-            (str(service_id), "services"),
-            ("2147483648", quote("' OR 1=1 --")),
-            ("9" * 40, "%00"),
-            ("0", "%FF%FE"),
-            ("00000000001", "a" * 5000),
-        ]:
-            values = {}
-            for name in rule.arguments:
-                converter = type(rule._converters[name]).__name__
-                values[name] = hostile_int if converter in ("IntegerConverter", "NumberConverter") else hostile_text
-            variants.append(values)
-        for values in variants:
-            path = rule.rule
-            for name, value in values.items():
-                path = re.sub(r"<(?:[^:<>]+:)?" + re.escape(name) + r">", value, path)
-            paths.append((path, methods))
+def concrete_paths_of(rule, service_id: int) -> list[tuple[str, set[str]]]:
+    """One rule's concrete paths: ints with real and extreme ids, strings with hostile text."""
+    methods = set(rule.methods or ()) - {"HEAD", "OPTIONS"}
+    if not rule.arguments:
+        return [(rule.rule, methods)]
+    paths = []
+    for hostile_int, hostile_text in [
+        (str(service_id), "services"),
+        ("2147483648", quote("' OR 1=1 --")),
+        ("9" * 40, "%00"),
+        ("0", "%FF%FE"),
+        ("00000000001", "a" * 5000),
+    ]:
+        path = rule.rule
+        for name in rule.arguments:
+            converter = type(rule._converters[name]).__name__
+            value = hostile_int if converter in ("IntegerConverter", "NumberConverter") else hostile_text
+            path = re.sub(r"<(?:[^:<>]+:)?" + re.escape(name) + r">", value, path)
+        paths.append((path, methods))
     return paths
+
+
+def concrete_paths(app, service_id: int) -> list[tuple[str, set[str]]]:
+    """Every route with its methods, in every hostile variant of its path variables."""
+    return [p for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+            for p in concrete_paths_of(rule, service_id)]  # fmt: skip
 
 
 def assert_client_error(response, path: str, what: str) -> None:
@@ -179,6 +175,19 @@ def seeded(session):
 @pytest.fixture
 def routes(app, seeded):
     return concrete_paths(app, seeded[0])
+
+
+@pytest.fixture
+def one_path_per_route(app, seeded):
+    """The first concrete path of each route (a real id, a plain word): the query-string and
+    header fuzzing need one per route; the hostile path variants have their own test."""
+    chosen: dict[str, tuple[str, set[str]]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        for path, methods in concrete_paths_of(rule, seeded[0])[:1]:
+            chosen.setdefault(rule.rule, (path, methods))
+    return list(chosen.values())
 
 
 def test_the_route_list_covers_the_json_api(routes):
@@ -220,19 +229,16 @@ def parameters_read(app, client, path: str) -> set[str]:
         client.get(f"{path}?{urlencode(BASELINE)}")
     finally:
         app.request_class.parameter_storage_class = original
-    return set(RecordingArgs.asked) | (set() if path.startswith(JSON_PREFIXES) else {"lang"})
+    # ``lang`` is read by every page the same way (mapservice/i18n.py): fuzzed on two pages.
+    asked = set(RecordingArgs.asked) - {"lang"}
+    return asked | ({"lang"} if path in ("/", "/search") else set())
 
 
-def test_hostile_query_values_get_client_errors(app, client, routes):
+def test_hostile_query_values_get_client_errors(app, client, one_path_per_route):
     checked = 0
-    seen_rules: set[str] = set()
-    for path, methods in routes:
+    for path, methods in one_path_per_route:
         if "GET" not in methods:
             continue
-        rule = re.sub(r"/\d+(?=/|$)", "/<id>", path)
-        if rule in seen_rules:  # the path-variable variants are covered by another test
-            continue
-        seen_rules.add(rule)
         for name in sorted(parameters_read(app, client, path)):
             for raw in HOSTILE_RAW:
                 params = {k: v for k, v in BASELINE.items() if k != name}
@@ -250,8 +256,8 @@ def test_hostile_path_values_and_no_query(client, routes):
             assert_client_error(response, path, method)
 
 
-def test_hostile_headers(client, routes):
-    for path, methods in routes:
+def test_hostile_headers(client, one_path_per_route):
+    for path, methods in one_path_per_route:
         if "GET" not in methods:
             continue
         for headers in HOSTILE_HEADERS:
