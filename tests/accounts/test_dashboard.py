@@ -54,6 +54,7 @@ MATRIX = [
     ("POST", "/dashboard/feedback/{feedback}", (LOGIN, 302, 404, 403, 302)),
     ("GET", "/dashboard/admin/organizations", (LOGIN, 403, 403, 403, 200)),
     ("GET", "/dashboard/admin/users", (LOGIN, 403, 403, 403, 200)),
+    ("POST", "/dashboard/admin/users", (LOGIN, 403, 403, 403, 400)),  # admin: the form lacks an e-mail
     ("GET", "/dashboard/admin/deleted", (LOGIN, 403, 403, 403, 200)),
     ("GET", "/account/password", (LOGIN, 200, 200, 200, 200)),
 ]
@@ -238,3 +239,23 @@ def test_dashboard_pages_are_not_cached(client, login):
     login("cso_editor", org="Org N")
     assert client.get("/dashboard/").headers["Cache-Control"] == "no-store"
     assert client.get("/login").headers["Cache-Control"] == "no-store"
+
+
+def test_admin_adds_a_user_who_sets_their_own_password(client, session, login):
+    from tests.factories import make_user as _make
+
+    _make(session, "cso_editor", org="Org Z")
+    org_id = session.execute(text("SELECT id FROM organization WHERE name = 'Org Z'")).scalar_one()
+    login("admin")
+    token = csrf_token(client, "/dashboard/admin/users")
+    missing_org = client.post("/dashboard/admin/users", data={"csrf_token": token, "email": "new@z.org", "role": "cso_editor"})
+    assert missing_org.status_code == 400
+    page = client.post("/dashboard/admin/users", data={"csrf_token": token, "email": "new@z.org", "role": "cso_editor",
+                                                       "organization": str(org_id)}).get_data(as_text=True)  # fmt: skip
+    link = re.search(r"http://localhost(/reset/[\w-]+)", page).group(1)
+    client.post("/logout", data={"csrf_token": token})
+    token = csrf_token(client, link)
+    assert client.post(link, data={"csrf_token": token, "password": "zeta long phrase", "confirm": "zeta long phrase"}).status_code == 302
+    sign = {"csrf_token": csrf_token(client, "/login"), "email": "new@z.org", "password": "zeta long phrase"}
+    assert client.post("/login", data=sign).status_code == 302
+    assert "Org Z" in client.get("/dashboard/").get_data(as_text=True)
