@@ -105,8 +105,9 @@ def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) ->
 
     Services of the same country (declared) count.  The locations with a matching public
     service are collected once.  A town that shares a cell of a grid of ``beyond_km / 224``
-    degrees with one of them is certainly served and skipped (a hash anti-join).  For every
-    other town, a lateral KNN join walks the locations in planar distance order (GiST on
+    degrees with one of them is certainly served and skipped (a hash anti-join); so is one
+    with a matching location within ``beyond_km`` (geodesic) in the 8 neighbouring cells (a
+    hash join on cell keys).  For every other town, a lateral KNN join walks the locations in planar distance order (GiST on
     ``public_geom``) to the first matching one; its geodesic distance bounds the true
     minimum, which an ``ST_DWithin`` over the geography index then finds exactly, only for
     towns that the first candidate leaves unserved.  ``nearest_km`` is ``None`` when the
@@ -124,15 +125,25 @@ def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) ->
                        JOIN organization o ON o.id = s.organization_id
                       WHERE sal.location_id = l.id AND {scope.where()})
     ),
-    served_cells AS MATERIALIZED (
-      SELECT DISTINCT floor(ST_X(public_geom) / :cell)::int AS cx, floor(ST_Y(public_geom) / :cell)::int AS cy
+    cells AS MATERIALIZED (
+      SELECT floor(ST_X(public_geom) / :cell)::int AS cx, floor(ST_Y(public_geom) / :cell)::int AS cy, public_geom
         FROM matching
     ),
-    towns AS MATERIALIZED (
-      SELECT p.* FROM place p
+    candidates AS MATERIALIZED (
+      SELECT p.*, floor(ST_X(p.geom) / :cell)::int AS cx, floor(ST_Y(p.geom) / :cell)::int AS cy
+        FROM place p
        WHERE p.country_code = :country
-         AND NOT EXISTS (SELECT 1 FROM served_cells c
+         AND NOT EXISTS (SELECT 1 FROM cells c
                           WHERE c.cx = floor(ST_X(p.geom) / :cell)::int AND c.cy = floor(ST_Y(p.geom) / :cell)::int)
+    ),
+    served_nearby AS MATERIALIZED (
+      SELECT DISTINCT t.id FROM candidates t
+       CROSS JOIN generate_series(-1, 1) AS dx CROSS JOIN generate_series(-1, 1) AS dy
+        JOIN cells c ON c.cx = t.cx + dx AND c.cy = t.cy + dy
+       WHERE ST_DWithin(c.public_geom::geography, t.geom::geography, :beyond_m)
+    ),
+    towns AS MATERIALIZED (
+      SELECT * FROM candidates WHERE coalesce(id NOT IN (SELECT id FROM served_nearby), true)
     )
     SELECT p.name, ST_Y(p.geom) AS lat, ST_X(p.geom) AS lon, p.population,
            p.admin_area_code, exact.d / 1000.0 AS nearest_km
