@@ -24,6 +24,7 @@ from mapservice.queries.coverage import (
     country_names,
     country_summaries,
     freshness,
+    freshness_totals,
     service_points,
     unserved_places,
 )
@@ -35,6 +36,7 @@ DEFAULT_BEYOND_KM = 50.0
 UNSERVED_SHOWN = 50
 UNSERVED_ON_MAP = 500
 POINTS_ON_MAP = 5000
+FRESHNESS_SHOWN = 100
 # Choropleth classes: upper bounds of each class (inclusive) and their fill colours.
 ZERO_COLOUR = "#e63946"
 CLASS_COLOURS = ["#c7e9b4", "#7fcdbb", "#41b6c4", "#1d91c0", "#225ea8"]
@@ -150,7 +152,8 @@ def dashboard(country: str):
     matrix = category_area_matrix(db.session, query.scope, codes)
     unserved = unserved_places(db.session, query.scope, query.beyond_km)
     summary = country_summaries(db.session, query.scope.hide_after_days, codes, code)[0]
-    stale = freshness(db.session, code, current_app.config["VERIFY_WARN_DAYS"])
+    stale = freshness(db.session, code, current_app.config["VERIFY_WARN_DAYS"], limit=FRESHNESS_SHOWN)
+    stale_totals = freshness_totals(db.session, code, current_app.config["VERIFY_WARN_DAYS"])
     sort = request.args.get("sort", "name")
     descending = request.args.get("dir") == "desc"
     bounds = colour_classes([_measure(r, query.measure) for r in rows])
@@ -174,6 +177,8 @@ def dashboard(country: str):
         unserved=unserved[:UNSERVED_SHOWN],
         unserved_total=len(unserved),
         stale=stale,
+        stale_totals=stale_totals,
+        stale_shown=FRESHNESS_SHOWN,
         warn_days=current_app.config["VERIFY_WARN_DAYS"],
         chart=chart,
         legend=legend,
@@ -343,7 +348,7 @@ def _download(sheet: Sheet, fmt: str, stem: str) -> Response:
         body, mimetype = to_xlsx(sheet), XLSX_MIMETYPE
     else:
         abort(404)
-    response = Response(body, mimetype=mimetype)
+    response = Response(body, content_type=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="{stem}-{date.today().isoformat()}.{fmt}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -169,6 +169,17 @@ def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) ->
     return [dict(r) for r in session.execute(text(sql), params).mappings()]
 
 
+# Each category code of the vocabulary mapped to the requested columns it counts in (itself and
+# its ancestors among ``:codes``): a tiny table, hash-joined to the services' unnested codes.
+CODE_COLUMNS = """
+    cols AS (
+      SELECT c.code AS leaf, k.code AS col
+        FROM category c JOIN unnest(CAST(:codes AS text[])) AS k(code)
+          ON c.code = k.code OR c.code LIKE k.code || '.%'
+    )
+"""
+
+
 def category_area_matrix(session: Session, scope: CoverageScope, codes: list[str]) -> dict[tuple[str, str], int]:
     """Public services per (area code, category code) for ``codes``; a code counts its children.
 
@@ -177,20 +188,20 @@ def category_area_matrix(session: Session, scope: CoverageScope, codes: list[str
     """
     plain = CoverageScope(scope.country, None, scope.hide_after_days)
     sql = f"""
-    WITH pts AS (
-      SELECT DISTINCT a.code AS area, s.id, s.categories
+    WITH {CODE_COLUMNS},
+    pts AS (
+      SELECT DISTINCT a.code AS area, s.id, x.code AS leaf
         FROM admin_area a
         JOIN location l ON l.public_area_code = a.code
         JOIN service_at_location sal ON sal.location_id = l.id
         JOIN service s ON s.id = sal.service_id
         JOIN organization o ON o.id = s.organization_id
+        CROSS JOIN LATERAL unnest(s.categories) AS x(code)
        WHERE a.country_code = :country AND {plain.where()}
     )
-    SELECT pts.area, k.code, count(*) AS n
-      FROM pts
-      JOIN unnest(CAST(:codes AS text[])) AS k(code)
-        ON EXISTS (SELECT 1 FROM unnest(pts.categories) x WHERE x = k.code OR x LIKE k.code || '.%')
-     GROUP BY pts.area, k.code
+    SELECT pts.area, cols.col AS code, count(DISTINCT pts.id) AS n
+      FROM pts JOIN cols ON cols.leaf = pts.leaf
+     GROUP BY pts.area, cols.col
     """
     params = plain.params() | {"codes": codes}
     return {(r.area, r.code): r.n for r in session.execute(text(sql), params)}
@@ -218,12 +229,15 @@ def service_points(session: Session, scope: CoverageScope, limit: int = 5000) ->
     return [(r.lat, r.lon, r.id) for r in rows], (rows[0].total if rows else 0)
 
 
-def freshness(session: Session, country: str, warn_after_days: int, today: date | None = None) -> list[dict[str, Any]]:
-    """Per organization and area: active listings, and how many were last verified too long ago.
+def freshness(
+    session: Session, country: str, warn_after_days: int, today: date | None = None, limit: int = 200
+) -> list[dict[str, Any]]:
+    """Per organization and area with stale listings: its active listings and how many are stale.
 
     Counts every active, undeleted listing of an approved organization whose public point
     lies in one of the country's areas; ``stale`` are those never verified or verified more
-    than ``warn_after_days`` ago.  Most stale first.
+    than ``warn_after_days`` ago.  Only pairs with at least one stale listing, most stale
+    first, at most ``limit``.
     """
     sql = """
     SELECT o.id AS organization_id, o.name AS organization, a.code AS area_code, a.name AS area,
@@ -238,10 +252,30 @@ def freshness(session: Session, country: str, warn_after_days: int, today: date 
      WHERE a.country_code = :country AND s.status = 'active' AND s.deleted_at IS NULL
        AND o.status = 'approved'
      GROUP BY o.id, o.name, a.code, a.name
+    HAVING count(DISTINCT s.id) FILTER (WHERE s.last_verified IS NULL OR s.last_verified < :warn_since) > 0
      ORDER BY stale DESC, o.name, a.code
+     LIMIT :limit
     """
     warn_since = (today or date.today()) - timedelta(days=warn_after_days)
-    return [dict(r) for r in session.execute(text(sql), {"country": country, "warn_since": warn_since}).mappings()]
+    params = {"country": country, "warn_since": warn_since, "limit": limit}
+    return [dict(r) for r in session.execute(text(sql), params).mappings()]
+
+
+def freshness_totals(session: Session, country: str, warn_after_days: int, today: date | None = None) -> dict[str, int]:
+    """``{"listings", "stale"}``: active listings of approved organizations in the country's areas."""
+    sql = """
+    SELECT count(DISTINCT s.id) AS listings,
+           count(DISTINCT s.id) FILTER (WHERE s.last_verified IS NULL OR s.last_verified < :warn_since) AS stale
+      FROM admin_area a
+      JOIN location l ON l.public_area_code = a.code
+      JOIN service_at_location sal ON sal.location_id = l.id
+      JOIN service s ON s.id = sal.service_id
+      JOIN organization o ON o.id = s.organization_id
+     WHERE a.country_code = :country AND s.status = 'active' AND s.deleted_at IS NULL
+       AND o.status = 'approved'
+    """
+    warn_since = (today or date.today()) - timedelta(days=warn_after_days)
+    return dict(session.execute(text(sql), {"country": country, "warn_since": warn_since}).mappings().one())
 
 
 def country_summaries(
@@ -253,7 +287,8 @@ def country_summaries(
     Rows are ``{"country", "name_en", "name_es", "areas", "empty_areas", "by_category": {code: n}, "total"}``.
     """
     sql = f"""
-    WITH pts AS (
+    WITH {CODE_COLUMNS},
+    pts AS (
       SELECT DISTINCT a.country_code, a.code AS area, s.id, s.categories
         FROM admin_area a
         JOIN location l ON l.public_area_code = a.code
@@ -263,10 +298,10 @@ def country_summaries(
        WHERE {PUBLIC_WHERE} AND (CAST(:country AS text) IS NULL OR a.country_code = :country)
     ),
     per_cat AS (
-      SELECT p.country_code, k.code, count(DISTINCT p.id) AS n
-        FROM pts p JOIN unnest(CAST(:codes AS text[])) AS k(code)
-          ON EXISTS (SELECT 1 FROM unnest(p.categories) x WHERE x = k.code OR x LIKE k.code || '.%')
-       GROUP BY p.country_code, k.code
+      SELECT p.country_code, cols.col AS code, count(DISTINCT p.id) AS n
+        FROM pts p CROSS JOIN LATERAL unnest(p.categories) AS x(code)
+        JOIN cols ON cols.leaf = x.code
+       GROUP BY p.country_code, cols.col
     ),
     totals AS (
       SELECT country_code, count(DISTINCT id) AS total, count(DISTINCT area) AS served_areas

@@ -72,7 +72,8 @@ def test_region_view_for_admins(client, login, honduras):
         assert name in page
 
 
-def test_dashboard_shows_gaps_table_towns_and_freshness(client, login, honduras):
+def test_dashboard_shows_gaps_table_towns_and_freshness(client, login, honduras, session):
+    session.execute(text("UPDATE service SET last_verified = current_date - 200 WHERE id = :id"), {"id": honduras[0]})
     login("admin")
     page = client.get("/coverage/hn?category=protection.legal&beyond_km=50&lang=en").get_data(as_text=True)
     assert "Coverage in Honduras" in page
@@ -80,7 +81,8 @@ def test_dashboard_shows_gaps_table_towns_and_freshness(client, login, honduras)
     assert "Atlántida" in page and 'class="num zero"' in page
     assert "La Ceiba" in page  # more than 50 km from Tegucigalpa and San Pedro Sula
     assert re.search(r'href="/search\?lat=15\.7\d+&amp;lon=-86\.7\d+&amp;category=protection.legal"', page)
-    assert "Org HN" in page  # freshness, per organization and area
+    assert "Org HN" in page  # freshness: the organization and area with a stale listing
+    assert "1 of 3 listings are not verified recently." in page
     assert "estimate" in page and '<svg class="bar-chart"' in page
     assert 'src="/coverage/HN/map?category=protection.legal' in page
 
