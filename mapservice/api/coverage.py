@@ -6,6 +6,7 @@ import math
 from flask import current_app, jsonify, request
 
 from mapservice.api import bp
+from mapservice.api.openapi import openapi_doc
 from mapservice.api.params import code_param, float_param
 from mapservice.errors import APIError
 from mapservice.extensions import db
@@ -38,6 +39,7 @@ def beyond_km_param(args) -> float:
 
 
 @bp.get("/v1/coverage")
+@openapi_doc("Public services per admin-1 area of a country", params=("country", "category"), response="Coverage", tag="coverage")
 def coverage():
     """Public services per admin-1 area of a country, and the areas without any."""
     scope = coverage_scope(request.args)
@@ -53,6 +55,7 @@ def coverage():
 
 
 @bp.get("/v1/coverage/gaps")
+@openapi_doc("Towns farther than beyond_km from any matching service", params=("country", "category", "beyond_km"), response="CoverageGaps", tag="coverage")
 def coverage_gaps():
     """Towns whose nearest matching public service is farther than ``beyond_km``, largest first."""
     scope = coverage_scope(request.args)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from mapservice.api import bp
+from mapservice.api.openapi import openapi_doc
 from mapservice.api.params import code_param, float_param, int_param, text_param
 from mapservice.errors import APIError
 from mapservice.extensions import db
@@ -24,6 +25,7 @@ def nearby_filters(args) -> NearbyFilters:
 
 
 @bp.get("/v1/services/nearby")
+@openapi_doc("Nearest public services, nearest first (geodesic km)", params=("lat", "lon", "category", "population", "language", "radius_km", "limit"), response="NearbyResults")
 def services_nearby():
     """Nearest public services to lat/lon, nearest first (geodesic km)."""
     lat = float_param(request.args, "lat", -90, 90, required=True)
@@ -37,6 +39,7 @@ def services_nearby():
 
 
 @bp.get("/v1/services/<int:service_id>")
+@openapi_doc("One public service", response="Service", errors=(404,))
 def service_detail(service_id: int):
     """One public service."""
     if service_id > 2**31 - 1:
@@ -50,6 +53,7 @@ def service_detail(service_id: int):
 
 
 @bp.get("/v1/places")
+@openapi_doc("Gazetteer: towns by name", params=("q", "limit_places"), response="Places")
 def places():
     """Gazetteer search by town name."""
     query = text_param(request.args, "q", 100)

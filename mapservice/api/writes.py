@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from mapservice.api import bp
+from mapservice.api.openapi import openapi_doc
 from mapservice.errors import APIError
 from mapservice.extensions import db, limiter
 from mapservice.queries.dashboard import own_service
@@ -108,6 +109,7 @@ def _check_id(service_id: int) -> None:
 
 
 @bp.post("/v1/services")
+@openapi_doc("Create a service of the token's organization", body="ListingInput", response="WrittenService", status=201, errors=(400, 401, 403, 409, 415), auth=True, tag="write")
 @limiter.limit("120 per minute", key_func=_token_key, scope="write-api")
 def create():
     """Create a service of the token's organization → 201, the service and its ETag."""
@@ -125,6 +127,7 @@ def create():
 
 
 @bp.patch("/v1/services/<int:service_id>")
+@openapi_doc("Change fields of a service", params=("If-Match",), body="ListingInput", response="WrittenService", errors=(400, 401, 403, 404, 409, 412, 415, 428), auth=True, tag="write")
 @limiter.limit("120 per minute", key_func=_token_key, scope="write-api")
 def patch(service_id: int):
     """Change some fields; If-Match must name the current version."""
@@ -142,6 +145,7 @@ def patch(service_id: int):
 
 
 @bp.delete("/v1/services/<int:service_id>")
+@openapi_doc("Soft-delete a service (it can be restored)", params=("If-Match",), status=204, errors=(400, 401, 403, 404, 409, 412, 415, 428), auth=True, tag="write")
 @limiter.limit("120 per minute", key_func=_token_key, scope="write-api")
 def delete(service_id: int):
     """Soft-delete: 204; the service leaves every public view and can be restored."""
@@ -158,6 +162,7 @@ def delete(service_id: int):
 
 
 @bp.post("/v1/services/<int:service_id>/restore")
+@openapi_doc("Restore a deleted service", params=("If-Match",), response="WrittenService", errors=(400, 401, 403, 404, 409, 412, 415, 428), auth=True, tag="write")
 @limiter.limit("120 per minute", key_func=_token_key, scope="write-api")
 def restore(service_id: int):
     """Bring a soft-deleted service back → 200 and its new ETag."""

@@ -17,6 +17,7 @@ from mapservice.api.params import bbox_param, code_param, int_param
 from mapservice.errors import APIError
 from mapservice.extensions import db
 from mapservice.ogc import bp
+from mapservice.api.openapi import openapi_doc
 from mapservice.queries import features as fq
 from mapservice.queries.services import public_service, service_json
 from mapservice.queries.vocabulary import vocabulary
@@ -48,6 +49,7 @@ COLLECTIONS = {
         "keywords": ["boundaries", "admin1"],
     },
 }
+EACH_COLLECTION = {"collection_id": {cid: None for cid in COLLECTIONS}}
 SERVICE_ID_RE = re.compile(r"^[1-9]\d{0,9}$")
 ADMIN_CODE_RE = re.compile(r"^[A-Z]{2}-[A-Z0-9]{1,5}$")
 
@@ -104,6 +106,7 @@ def _license_link() -> dict[str, str]:
 
 
 @bp.get("")
+@openapi_doc("OGC API - Features landing page", params=("f",), response="LandingPage", tag="OGC API - Features", html=True)
 @bp.get("/")
 def landing():
     """Landing page: what this API is and where everything is."""
@@ -137,6 +140,7 @@ def landing():
 
 
 @bp.get("/conformance")
+@openapi_doc("OGC API - Features conformance classes", params=("f",), response="Conformance", tag="OGC API - Features", html=True)
 def conformance():
     """The conformance classes this API implements."""
     _check_params()
@@ -178,6 +182,7 @@ def _collection(collection_id: str) -> dict[str, Any]:
 
 
 @bp.get("/collections")
+@openapi_doc("Feature collections", params=("f",), response="Collections", tag="OGC API - Features", html=True)
 def collections():
     """The feature collections: services and admin_areas."""
     _check_params()
@@ -193,6 +198,7 @@ def _known(collection_id: str) -> None:
 
 
 @bp.get("/collections/<collection_id>")
+@openapi_doc("One feature collection", params=("f",), response="Collection", errors=(400, 404), tag="OGC API - Features", html=True, expand=EACH_COLLECTION)
 def collection(collection_id: str):
     """One collection's description."""
     _known(collection_id)
@@ -224,6 +230,8 @@ def admin_area_feature(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.get("/collections/<collection_id>/items")
+@openapi_doc("Features in a bbox, a page at a time", params=("bbox", "ogc_limit", "offset", "f"), response="FeatureCollection", media="application/geo+json", errors=(400, 404), tag="OGC API - Features", html=True,
+             expand={"collection_id": {"services": ("bbox", "ogc_limit", "offset", "category", "f"), "admin_areas": None}})
 def items(collection_id: str):
     """Features of a collection in a bbox, ``limit`` at a time, with next/prev links."""
     _known(collection_id)
@@ -279,6 +287,7 @@ def items(collection_id: str):
 
 
 @bp.get("/collections/<collection_id>/items/<feature_id>")
+@openapi_doc("One feature by id", params=("f",), response="Feature", media="application/geo+json", errors=(400, 404), tag="OGC API - Features", html=True, expand=EACH_COLLECTION)
 def item(collection_id: str, feature_id: str):
     """One feature by id (a service id, or an admin area's ISO 3166-2 code)."""
     _known(collection_id)

@@ -91,16 +91,20 @@ def simple_weekly_rules(hours: str) -> list[tuple[list[str], str, str]] | None:
     value = hours.strip()
     if value == "24/7":
         return [(list(DAYS), "00:00", "24:00")]
-    rules = []
+    # As in OpenStreetMap, a later rule replaces the earlier ones for the days it names.
+    per_day: dict[str, list[tuple[str, str]]] = {}
     for rule in value.split(";"):
         match = SIMPLE_RULE_RE.match(rule.strip())
         if not match:
             return None
-        days = _expand_days(match["days"])
-        for span in match["spans"].split(","):
-            opens, closes = span.split("-")
-            rules.append((days, opens, closes))
-    return rules or None
+        spans = [tuple(span.split("-")) for span in match["spans"].split(",")]
+        for day in _expand_days(match["days"]):
+            per_day[day] = spans  # type: ignore[assignment]
+    grouped: dict[tuple[tuple[str, str], ...], list[str]] = {}
+    for day in DAYS:
+        if day in per_day:
+            grouped.setdefault(tuple(per_day[day]), []).append(day)
+    return [(days, opens, closes) for spans, days in grouped.items() for opens, closes in spans] or None
 
 
 def hsds_schedules(hours: str | None, service_uuid: str, service_id: int) -> list[dict[str, Any]]:

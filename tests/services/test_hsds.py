@@ -147,7 +147,10 @@ def test_rich_hours_keep_only_the_original_string():
     (schedule,) = hsds_schedules("Mo-Fr 08:00-16:00; PH off", "u", 1)
     assert schedule["description"] == "Mo-Fr 08:00-16:00; PH off" and "byday" not in schedule
     assert simple_weekly_rules("24/7") == [(["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"], "00:00", "24:00")]
-    assert simple_weekly_rules("Fr-Mo 10:00-14:00") == [(["Fr", "Sa", "Su", "Mo"], "10:00", "14:00")]
+    assert simple_weekly_rules("Fr-Mo 10:00-14:00") == [(["Mo", "Fr", "Sa", "Su"], "10:00", "14:00")]
+    # A later rule replaces the earlier ones for its days, as in OpenStreetMap.
+    assert simple_weekly_rules("Mo-Fr 08:00-16:00; We 10:00-12:00") == [
+        (["Mo", "Tu", "Th", "Fr"], "08:00", "16:00"), (["We"], "10:00", "12:00")]
 
 
 @given(st.lists(st.tuples(st.sets(st.sampled_from(["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"]), min_size=1),
