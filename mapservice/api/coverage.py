@@ -14,6 +14,7 @@ from mapservice.queries.coverage import CoverageScope, area_counts, country_exis
 from mapservice.queries.vocabulary import vocabulary
 
 MAX_BEYOND_KM = 5000
+MIN_BEYOND_KM = 0.001
 
 
 def coverage_scope(args, country: str | None = None) -> CoverageScope:
@@ -31,9 +32,10 @@ def coverage_scope(args, country: str | None = None) -> CoverageScope:
 def beyond_km_param(args) -> float:
     """``beyond_km``: required, a positive number of kilometres."""
     value = float_param(args, "beyond_km", -math.inf, math.inf, required=True)
-    if not 0 < value <= MAX_BEYOND_KM:
+    if not MIN_BEYOND_KM <= value <= MAX_BEYOND_KM:  # below 1 m, PostGIS distances underflow
         raise APIError(
-            "invalid_parameter", f"beyond_km must be a positive number of kilometres, at most {MAX_BEYOND_KM}"
+            "invalid_parameter",
+            f"beyond_km must be a number of kilometres from {MIN_BEYOND_KM} to {MAX_BEYOND_KM}",
         )
     return value
 

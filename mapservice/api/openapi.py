@@ -264,7 +264,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                 "schema": {"type": "string", "enum": ["BZ", "CR", "SV", "GT", "HN", "MX", "PA"]},
                 "description": "ISO 3166-1 alpha-2 code"},
     "beyond_km": {"in": "query", "name": "beyond_km", "required": True,
-                  "schema": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 5000},
+                  "schema": {"type": "number", "minimum": 0.001, "maximum": 5000},
                   "description": "Towns farther than this from any matching service"},
     "bbox": {"in": "query", "name": "bbox", "schema": {"type": "string", "pattern": _BBOX_PATTERN},
              "description": "min lon,min lat,max lon,max lat (CRS84; min lat not above max lat; a min lon "
