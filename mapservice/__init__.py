@@ -21,6 +21,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         register_extensions,
         register_logging,
         register_blueprints,
+        register_consumers,
         register_errorhandlers,
         register_commands,
         register_accounts,
@@ -68,6 +69,13 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(public_bp)
     app.register_blueprint(vendor_bp)
     app.register_blueprint(coverage_bp)
+
+
+def register_consumers(app: Flask) -> None:
+    """Open data consumers: CORS, ETag/Cache-Control/304 on the public read API."""
+    from mapservice import consumers
+
+    consumers.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -79,6 +79,10 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "FEEDBACK_RETENTION_DAYS": int(env.get("MAPSERVICE_FEEDBACK_RETENTION_DAYS", "180")),
         "VERIFY_HIDE_DAYS": int(env.get("MAPSERVICE_VERIFY_HIDE_DAYS", "365")),
         "DATA_LICENSE": env.get("MAPSERVICE_DATA_LICENSE", "CC-BY-4.0"),
+        "PUBLIC_RATE_LIMIT": env.get("MAPSERVICE_PUBLIC_RATE_LIMIT", "300 per minute"),
+        # Flask-Limiter would overwrite every response's Retry-After (a 503's too) with its
+        # window; it writes this header instead and consumers.py copies it onto 429s only.
+        "RATELIMIT_HEADER_RETRY_AFTER": "X-RateLimit-Retry-After",
     }
 
 

@@ -18,7 +18,7 @@ class APIError(Exception):
 
 def wants_json() -> bool:
     """True for API paths (JSON errors), False for pages."""
-    return request.path.startswith(("/api/", "/ogc", "/hsds"))
+    return request.path == "/api" or request.path.startswith(("/api/", "/ogc", "/hsds"))
 
 
 def json_error(code: str, message: str, status: int):

@@ -21,3 +21,8 @@ from flask_wtf.csrf import CSRFProtect  # noqa: E402
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address)
+
+# Open data: CORS on the public read API (configured in consumers.init_app).
+from flask_cors import CORS  # noqa: E402
+
+cors = CORS()

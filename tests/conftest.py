@@ -42,6 +42,7 @@ def app():
             "SECRET_KEY": "test-secret",
             "SQLALCHEMY_DATABASE_URI": normalize_database_url(TEST_DATABASE_URL),
             "RATELIMIT_STORAGE_URI": "memory://",
+            "PUBLIC_RATE_LIMIT": "100000 per minute",  # tests that need the limit lower it
         }
     )
     app.test_client_class = FreshRequestClient

@@ -2,7 +2,7 @@
 document and its viewer."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, render_template, request, send_from_directory
+from flask import current_app, jsonify, render_template, request, send_from_directory, url_for
 from swagger_ui_bundle import swagger_ui_path
 
 from mapservice.api import bp
@@ -55,3 +55,34 @@ def docs_asset(filename: str):
     if filename not in SWAGGER_UI_FILES:
         raise APIError("not_found", "no such file", 404)
     return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+
+@bp.get("")
+@openapi_doc("API root: what is here and the data licence", errors=(), response="LandingPage", tag="open data")
+def root():
+    """Links to every part of the API, and the licence of the data."""
+    license_id = current_app.config["DATA_LICENSE"]
+
+    def link(endpoint: str, rel: str, media: str, title: str, **values) -> dict[str, str]:
+        return {"href": url_for(endpoint, _external=True, **values), "rel": rel, "type": media, "title": title}
+
+    return jsonify({
+        "title": "mapservice API",
+        "description": "Services for people forced from their homes in Central America and Mexico (MIRPS).",
+        "license": license_id,
+        "links": [
+            link("api.root", "self", "application/json", "This document"),
+            link("api.openapi", "service-desc", "application/vnd.oai.openapi+json;version=3.0", "OpenAPI document"),
+            link("api.docs", "service-doc", "text/html", "API documentation"),
+            link("api.services_geojson", "data", "application/geo+json", "Every public service as GeoJSON"),
+            link("ogc.landing", "data", "application/json", "OGC API - Features"),
+            {"href": license_url(license_id), "rel": "license", "type": "text/html", "title": f"Data licence: {license_id}"},
+        ],
+    })  # fmt: skip
+
+
+def license_url(license_id: str) -> str:
+    """A page describing the licence (SPDX id)."""
+    if license_id == "CC-BY-4.0":
+        return "https://creativecommons.org/licenses/by/4.0/"
+    return f"https://spdx.org/licenses/{license_id}.html"

@@ -64,6 +64,8 @@ def test_public_get_endpoints_conform(app, session, mode):
     for operation in operations:
         if operation.path == "/api/openapi.json":
             continue
+        if mode == GenerationMode.NEGATIVE and not (list(operation.query) or list(operation.path_parameters)):
+            continue  # nothing to make invalid
 
         # A bbox whose min latitude is above its max is a documented 400 that a schema cannot
         # rule out, so "every schema-valid request is accepted" is not checked there.
