@@ -12,7 +12,7 @@ export DATABASE_URL TEST_DATABASE_URL
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_MAJOR ?= 15
 
-.PHONY: run test postgis browser venv database serve bench audit load clean
+.PHONY: run test postgis browser venv database serve bench audit load clean messages translations
 
 run: postgis venv database ## install, migrate, seed demo data and serve on 127.0.0.1:$(PORT)
 	$(BIN)/mapservice run --host 127.0.0.1 --port $(PORT)
@@ -40,7 +40,15 @@ $(VENV)/.installed: pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/pybabel -q compile -d mapservice/translations
 	@touch $@
+
+messages: venv ## extract the pages' strings and update the es/en catalogues (then translate)
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --no-location --sort-output -o mapservice/translations/messages.pot .
+	$(BIN)/pybabel update -i mapservice/translations/messages.pot -d mapservice/translations --no-fuzzy-matching
+
+translations: venv ## compile the catalogues (.po -> .mo; the .mo files are committed too)
+	$(BIN)/pybabel -q compile -d mapservice/translations
 
 database: venv
 	$(BIN)/python -m mapservice.provision "$(DATABASE_URL)"

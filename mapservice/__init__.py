@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         register_logging,
         register_blueprints,
         register_consumers,
+        register_assets,
         register_errorhandlers,
         register_commands,
         register_accounts,
@@ -76,6 +77,13 @@ def register_consumers(app: Flask) -> None:
     from mapservice import consumers
 
     consumers.init_app(app)
+
+
+def register_assets(app: Flask) -> None:
+    """Fingerprinted static URLs with long cache lifetimes; Leaflet served from its package."""
+    from mapservice.assets import install_assets
+
+    install_assets(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -9,6 +9,8 @@ from mapservice.security import parse_proxy_fix
 
 DEFAULT_TILES_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILES_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+# Where "Quick exit" sends a visitor: a neutral page that says nothing about this site.
+DEFAULT_QUICK_EXIT_URL = "https://www.google.com/search?q=clima"
 
 
 def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | None = None) -> dict[str, object]:
@@ -60,6 +62,7 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "READ_STATEMENT_TIMEOUT_MS": int(env.get("MAPSERVICE_READ_STATEMENT_TIMEOUT_MS", "10000")),
         "TILES_URL": env.get("MAPSERVICE_TILES_URL", DEFAULT_TILES_URL),
         "TILES_ATTRIBUTION": env.get("MAPSERVICE_TILES_ATTRIBUTION", DEFAULT_TILES_ATTRIBUTION),
+        "QUICK_EXIT_URL": env.get("MAPSERVICE_QUICK_EXIT_URL", DEFAULT_QUICK_EXIT_URL),
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

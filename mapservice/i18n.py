@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g, request, url_for
 
+from flask_babel import refresh
+
 from mapservice.extensions import babel
 
 LANG_COOKIE = "lang"
@@ -29,6 +31,13 @@ def init_app(app: Flask) -> None:
     """Bind Flask-Babel with our selector and remember an explicit ``?lang=`` choice."""
     babel.init_app(app, locale_selector=current_locale)
     app.add_template_global(switch_language_url)
+
+    @app.before_request
+    def choose_language_afresh():
+        # The locale is cached on ``g``; an app context shared by several requests (tests,
+        # CLI) must not carry one request's language into the next.
+        g.pop("locale", None)
+        refresh()
 
     @app.after_request
     def remember_language(response):

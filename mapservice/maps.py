@@ -109,7 +109,7 @@ _ASSET_TAG = re.compile(
 
 
 def _inline_asset(match: re.Match) -> str:
-    url = match.group("js") or match.group("css")
+    url = (match.group("js") or match.group("css")).split("?", 1)[0]  # drop the ?v= fingerprint
     _, _, package, filename = url.split("/", 3)
     directory = VENDOR_DIRS[package]
     path = (directory / filename).resolve()

@@ -189,7 +189,8 @@ def content_security_policy(nonce: str, tiles_url: str) -> str:
     attributes that a nonce cannot cover, and inline CSS cannot run code; markup injection
     is already prevented by autoescaping.
     """
-    img = ["'self'"]
+    # data: for Leaflet's blank image on unloaded tiles (an image cannot run code).
+    img = ["'self'", "data:"]
     if (tiles := tile_source(tiles_url)) is not None:
         img.append(tiles)
     directives = {

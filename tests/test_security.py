@@ -141,7 +141,7 @@ def test_every_response_carries_the_security_headers(client, path):
     assert csp["frame-ancestors"] == "'none'"
     assert csp["base-uri"] == "'none'"
     assert csp["object-src"] == "'none'"
-    assert csp["img-src"] == "'self' https://tile.openstreetmap.org"
+    assert csp["img-src"] == "'self' data: https://tile.openstreetmap.org"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "Strict-Transport-Security" not in response.headers

@@ -52,3 +52,20 @@ def place_json(row: dict[str, Any]) -> dict[str, Any]:
         "lon": round(float(row["lon"]), 5),
         "population": row["population"],
     }
+
+
+NEAREST_PLACE_SQL = """
+SELECT p.name, p.country_code AS country, a.name AS admin1, ST_Y(p.geom) AS lat, ST_X(p.geom) AS lon,
+       p.population, p.timezone,
+       ST_Distance(p.geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) / 1000.0
+         AS distance_km
+  FROM place p LEFT JOIN admin_area a ON a.code = p.admin_area_code
+ ORDER BY p.geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)
+ LIMIT 1
+"""
+
+
+def nearest_place(session: Session, lat: float, lon: float) -> dict[str, Any] | None:
+    """The gazetteer town nearest to a point (to say "near Tapachula, Chiapas")."""
+    row = session.execute(text(NEAREST_PLACE_SQL), {"lat": lat, "lon": lon}).mappings().first()
+    return dict(row) if row else None

@@ -110,7 +110,7 @@ def test_cso_flow_on_a_phone(app, editor, live_server):
 
         # It is in public search, with its exact point.
         page.goto(f"{live_server}/search?lat={tapped[0]}&lon={tapped[1]}&lang=es")
-        link = page.locator("a", has_text="Asesoría legal en el navegador")
+        link = page.locator(".result h2 a", has_text="Asesoría legal en el navegador")
         assert link.count() == 1
         service_id = int(link.first.get_attribute("href").rstrip("/").split("/")[-1])
         public = json.loads(context.request.get(f"{live_server}/api/v1/services/{service_id}").text())
