@@ -80,7 +80,7 @@ def register_consumers(app: Flask) -> None:
 
 
 def register_assets(app: Flask) -> None:
-    """Fingerprinted static URLs with long cache lifetimes; Leaflet served from its package."""
+    """Fingerprinted static and vendored URLs with long cache lifetimes."""
     from mapservice.assets import install_assets
 
     install_assets(app)
