@@ -26,9 +26,17 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         register_errorhandlers,
         register_commands,
         register_accounts,
+        register_http_cache,
     ):
         register(app)
     return app
+
+
+def register_http_cache(app: Flask) -> None:
+    """Snapped canonical search URLs, ETag and short Cache-Control on public search."""
+    from mapservice import http_cache
+
+    http_cache.init_app(app)
 
 
 def register_security(app: Flask) -> None:
