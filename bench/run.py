@@ -81,6 +81,7 @@ class Results:
     throughput: list[dict[str, float]] = field(default_factory=list)
     explain: dict[str, str] = field(default_factory=dict)
     coverage: dict[str, object] = field(default_factory=dict)
+    clusters: dict[str, object] = field(default_factory=dict)
     first_load: dict[str, dict[str, int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -459,6 +460,25 @@ def measure_coverage(port: int, results: Results) -> None:
     results.coverage = {"median_s": statistics.median(times), "max_s": max(times), "areas": len(json.loads(body).get("areas", []))}
 
 
+MEXICO_BBOX = "-118.4,14.5,-86.7,32.7"
+
+
+def measure_clusters(port: int, results: Results) -> None:
+    """The clustered map of all of Mexico at zoom 5 (median of 5; points sent)."""
+    path = f"/api/v1/services/clusters?bbox={MEXICO_BBOX}&zoom=5"
+    status, _, body, _ = get(port, path)
+    if status == 404:
+        results.clusters = {"skipped": "GET /api/v1/services/clusters is not on this branch (404)"}
+        return
+    data = json.loads(body)
+    times = [get(port, path)[3] for _ in range(5)]
+    results.clusters = {
+        "median_s": statistics.median(times), "max_s": max(times), "points": len(data["clusters"]),
+        "services": data["total"], "bytes": len(body),
+        "gzip_bytes": len(get(port, path, {"Accept-Encoding": "gzip"})[2]),
+    }  # fmt: skip
+
+
 ASSET_RE = re.compile(r"""<(?:link[^>]+href|script[^>]+src|img[^>]+src)=["']([^"']+)["']""", re.IGNORECASE)
 
 
@@ -610,6 +630,15 @@ def render(results: Results) -> str:
             f"Median {r.coverage['median_s'] * 1000:.0f} ms, max {r.coverage['max_s'] * 1000:.0f} ms over 5 calls "
             f"({r.coverage['areas']} areas); target < 1 s: {verdict(r.coverage['max_s'] < TARGETS['coverage_s'])}."
         )
+    lines += ["", f"## Country-wide map: `/api/v1/services/clusters` over Mexico at zoom 5", ""]
+    if "skipped" in r.clusters:
+        lines.append(f"Skipped: {r.clusters['skipped']}.")
+    elif r.clusters:
+        c = r.clusters
+        lines.append(
+            f"{c['services']:,} services sent as {c['points']:,} points (cap 2,000), {c['bytes']:,} bytes "
+            f"({c['gzip_bytes']:,} gzipped); median {c['median_s'] * 1000:.0f} ms, max {c['max_s'] * 1000:.0f} ms over 5 calls."
+        )
     lines += ["", "## First load (page + same-origin CSS/JS/images)", "", "| page | requests | bytes on the wire (br/gzip) | bytes uncompressed |", "|---|---:|---:|---:|"]
     for page, fig in r.first_load.items():
         if "skipped" in fig:
@@ -673,6 +702,7 @@ def main(argv: list[str] | None = None) -> None:
                 gunicorn("bench.reference:app", url, 2, args.worker_class, args.threads) as ref_port:  # fmt: skip
             measure_latency(app_port, ref_port, points, results)
             measure_coverage(app_port, results)
+            measure_clusters(app_port, results)
             measure_first_load(app_port, *points[0], results)
         log("throughput")
         workers = [int(w) for w in args.workers.split(",")]

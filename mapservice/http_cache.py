@@ -17,7 +17,7 @@ from flask import Flask, Response, g, redirect, request, url_for
 
 SNAP_DECIMALS = 3
 SNAPPED_ENDPOINTS = frozenset({"public.search", "public.map"})
-CACHED_ENDPOINTS = SNAPPED_ENDPOINTS | {"api.services_nearby"}
+CACHED_ENDPOINTS = SNAPPED_ENDPOINTS | {"api.services_nearby", "api.services_clusters"}
 MAX_AGE_SECONDS = 60
 
 

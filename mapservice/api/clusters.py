@@ -1,0 +1,34 @@
+"""Clustered public services for a map of a whole country (at most ~2,000 points)."""
+from __future__ import annotations
+
+from flask import current_app, jsonify, request
+
+from mapservice.api import bp
+from mapservice.api.params import bbox_param, code_param, int_param
+from mapservice.errors import APIError
+from mapservice.extensions import db
+from mapservice.queries.clusters import MAX_CLUSTERS, clusters_in_box
+from mapservice.queries.vocabulary import vocabulary
+
+
+@bp.get("/v1/services/clusters")
+def services_clusters():
+    """``bbox=minlon,minlat,maxlon,maxlat&zoom=0..18[&category=]`` → clusters with counts."""
+    bbox = bbox_param(request.args)
+    if bbox is None:
+        raise APIError("missing_parameter", "bbox is required (min lon, min lat, max lon, max lat)")
+    if bbox[0] > bbox[2]:
+        raise APIError("invalid_parameter", "bbox must not cross the antimeridian")
+    zoom = int_param(request.args, "zoom", 0, 18, 6)
+    category = code_param(request.args, "category", vocabulary().category_codes)
+    result = clusters_in_box(
+        db.session, bbox, zoom, category=category, hide_after_days=current_app.config["VERIFY_HIDE_DAYS"]
+    )
+    return jsonify(
+        {
+            "clusters": result.clusters,
+            "total": result.total,
+            "cell_degrees": round(result.cell_degrees, 6),
+            "max_clusters": MAX_CLUSTERS,
+        }
+    )
