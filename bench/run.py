@@ -291,6 +291,8 @@ def ref_path(lat: float, lon: float, category: str | None) -> str:
 def measure_latency(app_port: int, ref_port: int, points, results: Results) -> None:
     """Single client, interleaved A/B (random order per point), with and without a category."""
     rng = random.Random(5)
+    for port, paths in ((app_port, [app_path(a, b, None) for a, b in points]), (ref_port, [ref_path(a, b, None) for a, b in points])):
+        warm_up(port, paths, 4)
     for variant, category in (("all", None), ("category", CATEGORY)):
         for lat, lon in points[:30]:  # warm-up: caches, connections, code paths
             get(app_port, app_path(lat, lon, category))
@@ -417,6 +419,17 @@ print(json.dumps([sum(counts) / (time.monotonic() - t0), sum(counts), sum(errors
     return rps, total, errors
 
 
+def warm_up(port: int, paths: list[str], connections: int) -> None:
+    """Load until throughput is steady: a fresh worker's first requests import modules and
+    open connections (seconds each on a busy machine) and would stall the measurement."""
+    previous = 0.0
+    for _ in range(8):
+        rps, _total, _errors = run_load(port, paths[:200], connections, 2)
+        if previous and rps <= previous * 1.2:
+            return
+        previous = rps
+
+
 def measure_throughput(url: str, points, worker_counts, seconds: float, worker_class: str, threads: int, results: Results) -> None:
     """Requests/s of app and reference at each worker count, alternating app/ref twice."""
     app_paths = [app_path(lat, lon, None) for lat, lon in points]
@@ -426,7 +439,7 @@ def measure_throughput(url: str, points, worker_counts, seconds: float, worker_c
         with gunicorn("mapservice:create_app()", url, workers, worker_class, threads) as app_port, \
                 gunicorn("bench.reference:app", url, workers, worker_class, threads) as ref_port:  # fmt: skip
             for port, paths in ((app_port, app_paths), (ref_port, ref_paths)):
-                run_load(port, paths[:200], connections, 2)  # warm every worker
+                warm_up(port, paths, connections)
             figures = {"app": [], "ref": []}
             errors = {"app": 0, "ref": 0}
             for _ in range(2):
