@@ -71,6 +71,10 @@ def add_cache_headers(response: Response) -> Response:
     response.vary.add("Accept-Language")
     response.vary.add("Cookie")
     response.add_etag()
+    if "If-Match" in request.headers or "If-Unmodified-Since" in request.headers:
+        # Preconditions of writes mean nothing on a public read: answer it in full
+        # rather than 412 (only If-None-Match / If-Modified-Since revalidate).
+        return response
     return response.make_conditional(request)
 
 
