@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 
 from mapservice.api import bp
+from mapservice.api.openapi import openapi_doc
 from mapservice.api.params import bbox_param, code_param, int_param
 from mapservice.errors import APIError
 from mapservice.extensions import db
@@ -12,6 +13,7 @@ from mapservice.queries.vocabulary import vocabulary
 
 
 @bp.get("/v1/services/clusters")
+@openapi_doc("Public services clustered on a grid for a map (at most 2,000 points)", params=("bbox", "zoom", "category"), response="Clusters")
 def services_clusters():
     """``bbox=minlon,minlat,maxlon,maxlat&zoom=0..18[&category=]`` → clusters with counts."""
     bbox = bbox_param(request.args)

@@ -99,6 +99,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             }
         },
     },
+    "Clusters": {
+        "type": "object",
+        "required": ["clusters", "total", "cell_degrees", "max_clusters"],
+        "properties": {
+            "clusters": {"type": "array", "maxItems": 2000, "items": {
+                "type": "object", "required": ["lat", "lon", "count"],
+                "properties": {"lat": {"type": "number"}, "lon": {"type": "number"},
+                               "count": {"type": "integer", "minimum": 1}, "id": {"type": "integer"},
+                               "name": _nullable_string}}},
+            "total": {"type": "integer", "minimum": 0},
+            "cell_degrees": {"type": "number"},
+            "max_clusters": {"type": "integer"},
+        },
+    },  # fmt: skip
     "Places": {
         "type": "array",
         "items": {
@@ -269,6 +283,8 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "bbox": {"in": "query", "name": "bbox", "schema": {"type": "string", "pattern": _BBOX_PATTERN},
              "description": "min lon,min lat,max lon,max lat (CRS84; min lat not above max lat; a min lon "
                             "above the max lon crosses the antimeridian)", "example": "-92.5,14.5,-92.0,15.2"},
+    "zoom": {"in": "query", "name": "zoom", "schema": {"type": "integer", "minimum": 0, "maximum": 18, "default": 6},
+             "description": "Web map zoom level: the grid cell is about 48 pixels at this zoom"},
     "ogc_limit": {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "default": 10},
                   "description": "Features per page (at most 1000 are returned)"},
     "offset": {"in": "query", "name": "offset", "schema": {"type": "integer", "minimum": 0, "maximum": 10000000, "default": 0},
