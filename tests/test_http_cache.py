@@ -1,28 +1,7 @@
 """Public search: snapped canonical URLs, ETag, short public caching, 304."""
 from __future__ import annotations
 
-from mapservice.http_cache import snap
 from tests.factories import listing, make_services
-
-
-def test_snap_rounds_to_three_decimals_canonically():
-    assert snap("14.905612") == "14.906"
-    assert snap("-92.26333") == "-92.263"
-    assert snap("14.9") == "14.9"
-    assert snap("14.900") == "14.9"
-    assert snap("-0.0001") == "0"
-    assert snap("abc") is None and snap("nan") is None and snap("1e400") is None
-
-
-def test_precise_search_redirects_to_the_snapped_url(client):
-    response = client.get("/search?lat=14.905612&lon=-92.263331&category=protection")
-    assert response.status_code == 301
-    location = response.headers["Location"]
-    assert "lat=14.906" in location and "lon=-92.263" in location and "category=protection" in location
-    assert "14.9056" not in location and "92.2633" not in location
-    # Already canonical, or not a number (the page's own 400): no redirect.
-    assert client.get("/search?lat=14.906&lon=-92.263").status_code == 200
-    assert client.get("/search?lat=abc&lon=-92.263").status_code == 400
 
 
 def test_search_page_and_api_are_cacheable_and_conditional(client, session):
