@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from pyproj import Geod
 from sqlalchemy import text
@@ -22,12 +23,28 @@ def _make(session):
     return sid
 
 
+NUMBER = re.compile(r"-?\d+\.\d{3,}")
+
+
 def _leaks(blob: str) -> list[str]:
-    found = []
-    for needle in (ADDRESS, "Calle Secreta", f"{EXACT_LAT}", f"{EXACT_LON}", "14.9123", "-92.2567"):
-        if needle in blob:
-            found.append(needle)
+    """The address, or any pair of numbers within ~50 m of the exact point, found in ``blob``.
+
+    Numbers are compared, not substrings: the random public point may share a prefix such
+    as "14.9123" with the exact latitude while lying kilometres away.
+    """
+    found = [needle for needle in (ADDRESS, "Calle Secreta") if needle in blob]
+    numbers = [float(x) for x in NUMBER.findall(blob)]
+    near_lat = any(abs(x - EXACT_LAT) < 0.0005 for x in numbers)
+    near_lon = any(abs(x - EXACT_LON) < 0.0005 for x in numbers)
+    if near_lat and near_lon:
+        found.append("the exact point")
     return found
+
+
+def test_leak_check_finds_the_exact_point():
+    assert _leaks(f'{{"lat": {EXACT_LAT}, "lon": {EXACT_LON}}}') == ["the exact point"]
+    assert _leaks(f"{EXACT_LON:.6f},{EXACT_LAT:.6f} {ADDRESS}") == [ADDRESS, "Calle Secreta", "the exact point"]
+    assert _leaks(f'{{"lat": {EXACT_LAT + 0.00001}, "lon": {EXACT_LON + 0.02}}}') == []
 
 
 def test_public_point_is_generalized_once(session):
