@@ -91,7 +91,7 @@ def test_cso_flow_on_a_phone(app, editor, live_server):
         page.wait_for_url(f"{live_server}/dashboard/")
 
         # Add a service: find the town, then tap the map next to it.
-        page.click("text=Add a service")
+        page.click("text=Agregar un servicio")  # the browser asks for Spanish (es-MX)
         page.fill("#service_name", "Asesoría legal en el navegador")
         page.check("input[name=categories][value='protection.legal']")
         page.fill("#town", "Tapachula")
@@ -132,7 +132,7 @@ def test_cso_flow_on_a_phone(app, editor, live_server):
         # Its history: created, then changed (confidential false → true).
         page.goto(f"{live_server}/dashboard/services/{service_id}/history")
         history = page.locator("ol.history").inner_text()
-        assert "Created" in history and "Changed" in history and "confidential" in history
+        assert "Creado" in history and "Modificado" in history and "confidential" in history
 
         assert outside == [], outside  # nothing but the app was ever requested
         assert csp_errors == [], csp_errors
