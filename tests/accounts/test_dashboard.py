@@ -100,7 +100,7 @@ def test_a_stale_form_is_refused_with_the_other_change_shown(client, session, lo
     assert client.post(path, data=first_tab).status_code == 302
     conflict = client.post(path, data=second_tab)
     page = conflict.get_data(as_text=True)
-    assert conflict.status_code == 409 and "Someone else changed this service" in page and "+529626251234" in page
+    assert conflict.status_code == 409 and "Otra persona modificó este servicio" in page and "+529626251234" in page
     name = session.execute(text("SELECT name, phone FROM service WHERE id = :id"), {"id": record["id"]}).one()
     assert name.phone == "+529626251234" and name.name == "Refugio Org A (editado)"
 
@@ -190,7 +190,7 @@ def test_xlsx_upload_and_template(client, session, login):
     buffer = io.BytesIO()
     book.save(buffer)
     response = _upload(client, buffer.getvalue(), "list.xlsx")
-    assert response.status_code == 200 and "New services:" in response.get_data(as_text=True)
+    assert response.status_code == 200 and "Servicios nuevos:" in response.get_data(as_text=True)  # Spanish: the default
     garbage = _upload(client, b"PK\x03\x04 not really a zip", "list.xlsx")
     assert garbage.status_code == 400 and "not a readable XLSX" in garbage.get_data(as_text=True)
 
