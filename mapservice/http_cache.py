@@ -1,7 +1,6 @@
 """HTTP caching of public search: ETag, short Cache-Control, 304.
 
-Public
-search responses (the page and the nearby API) carry an ``ETag`` and ``Cache-Control:
+Public search responses (the page and the nearby API) carry an ``ETag`` and ``Cache-Control:
 public, max-age=60`` (a listing edit shows within a minute), answer ``If-None-Match``
 with 304, and vary by language.  Responses that set a cookie or answer a signed-in
 person are never marked public.
@@ -9,12 +8,10 @@ person are never marked public.
 from __future__ import annotations
 
 import hashlib
-import math
 
-from flask import Flask, Response, g, redirect, request, url_for
+from flask import Flask, Response, g, request
 
-SNAPPED_ENDPOINTS = frozenset({"public.search", "public.map"})
-CACHED_ENDPOINTS = SNAPPED_ENDPOINTS | {"api.services_nearby", "api.services_clusters"}
+CACHED_ENDPOINTS = frozenset({"public.search", "public.map", "api.services_nearby", "api.services_clusters"})
 MAX_AGE_SECONDS = 60
 
 

@@ -1,4 +1,4 @@
-"""Public search: snapped canonical URLs, ETag, short public caching, 304."""
+"""Public search: ETag, short public caching, 304."""
 from __future__ import annotations
 
 from tests.factories import listing, make_services
