@@ -126,6 +126,21 @@ def create():
     return _service_response(service_id, 201)
 
 
+def _edit_existing(write, service_id: int, user, *args):
+    """Run ``write`` on an existing service within the token's scope and commit.
+
+    Returns the error response, or ``None`` when the write was committed.
+    """
+    try:
+        write(db.session, service_id, *args, _expected(service_id), _actor(user),
+              organization_id=_organization_scope(user))  # fmt: skip
+    except EditError as err:
+        db.session.rollback()
+        return _edit_error(err)
+    db.session.commit()
+    return None
+
+
 @bp.patch("/v1/services/<int:service_id>")
 @openapi_doc("Change fields of a service", params=("If-Match",), body="ListingInput", response="WrittenService", errors=(400, 401, 403, 404, 409, 412, 415, 428), auth=True, tag="write")
 @limiter.limit("120 per minute", key_func=_token_key, scope="write-api")
@@ -134,14 +149,8 @@ def patch(service_id: int):
     user = token_user()
     _check_id(service_id)
     body = _body()
-    try:
-        update_service(db.session, service_id, body, _expected(service_id), _actor(user),
-                       organization_id=_organization_scope(user))  # fmt: skip
-    except EditError as err:
-        db.session.rollback()
-        return _edit_error(err)
-    db.session.commit()
-    return _service_response(service_id, 200)
+    failed = _edit_existing(update_service, service_id, user, body)
+    return failed or _service_response(service_id, 200)
 
 
 @bp.delete("/v1/services/<int:service_id>")
@@ -151,14 +160,8 @@ def delete(service_id: int):
     """Soft-delete: 204; the service leaves every public view and can be restored."""
     user = token_user()
     _check_id(service_id)
-    try:
-        delete_service(db.session, service_id, _expected(service_id), _actor(user),
-                       organization_id=_organization_scope(user))  # fmt: skip
-    except EditError as err:
-        db.session.rollback()
-        return _edit_error(err)
-    db.session.commit()
-    return "", 204
+    failed = _edit_existing(delete_service, service_id, user)
+    return failed or ("", 204)
 
 
 @bp.post("/v1/services/<int:service_id>/restore")
@@ -168,14 +171,8 @@ def restore(service_id: int):
     """Bring a soft-deleted service back → 200 and its new ETag."""
     user = token_user()
     _check_id(service_id)
-    try:
-        restore_service(db.session, service_id, _expected(service_id), _actor(user),
-                        organization_id=_organization_scope(user))  # fmt: skip
-    except EditError as err:
-        db.session.rollback()
-        return _edit_error(err)
-    db.session.commit()
-    return _service_response(service_id, 200)
+    failed = _edit_existing(restore_service, service_id, user)
+    return failed or _service_response(service_id, 200)
 
 
 def _expected(service_id: int) -> int | None:
