@@ -66,8 +66,9 @@ def register_logging(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the JSON API and the public pages."""
+    """Mount the JSON API, OGC API – Features, the HSDS API and the public pages."""
     from mapservice.api import bp as api_bp
+    from mapservice.hsds_api import bp as hsds_bp
     from mapservice.ogc import bp as ogc_bp
     from mapservice.maps import bp as vendor_bp
     from mapservice.ntt import bp as coverage_bp
@@ -75,6 +76,7 @@ def register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(api_bp)
     app.register_blueprint(ogc_bp)
+    app.register_blueprint(hsds_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(vendor_bp)
     app.register_blueprint(coverage_bp)

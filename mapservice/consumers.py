@@ -1,5 +1,5 @@
 """For partner systems reading the open data: CORS, ETag/Cache-Control with 304, and per-IP
-rate limits on the public read API (``/api`` GETs and ``/ogc``).
+rate limits on the public read API (``/api`` GETs, ``/ogc`` and ``/hsds``).
 
 The limiter is the shared instance of ``extensions.py`` (the accounts' login limits use it
 too); its storage is ``RATELIMIT_STORAGE_URI`` (``REDIS_URL``, or memory).  A client over
@@ -11,7 +11,7 @@ from flask import Blueprint, Flask, current_app, request
 from flask_cors import CORS
 from flask_limiter.util import get_remote_address
 
-PUBLIC_PREFIXES = ("/api/v1/", "/api/openapi.json", "/ogc")
+PUBLIC_PREFIXES = ("/api/v1/", "/api/openapi.json", "/ogc", "/hsds")
 CACHE_SECONDS = 60
 
 
@@ -69,7 +69,8 @@ def init_app(app: Flask) -> None:
 
     cors.init_app(
         app,
-        resources={r"/api/v1/*": {}, r"/api/openapi.json": {}, r"/api": {}, r"/ogc": {}, r"/ogc/*": {}},
+        resources={r"/api/v1/*": {}, r"/api/openapi.json": {}, r"/api": {}, r"/ogc": {}, r"/ogc/*": {},
+                   r"/hsds": {}, r"/hsds/*": {}},
         origins="*",
         send_wildcard=True,
         methods=["GET", "HEAD", "OPTIONS"],

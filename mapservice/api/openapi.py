@@ -241,6 +241,65 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "hours": "Mo-Fr 09:00-15:00", "free": True, "confidential": False,
         },  # fmt: skip
     },
+    # HSDS 3.0: the outline of the official schemas (schema/*.json of HSDS 3.0, which the tests
+    # validate every response against); HSDS objects may carry more of their optional fields.
+    "HSDSRoot": {
+        "type": "object",
+        "required": ["version", "openapi_url"],
+        "properties": {"version": {"type": "string", "enum": ["3.0"]}, "openapi_url": {"type": "string"},
+                       "profile": {"type": "string"}},  # fmt: skip
+    },
+    "HSDSPage": {
+        "type": "object",
+        "description": "HSDS's Page: page_number counts from 1; size is the number of items on this page",
+        "required": ["total_items", "total_pages", "page_number", "size", "first_page", "last_page", "empty", "contents"],
+        "properties": {"total_items": {"type": "integer", "minimum": 0}, "total_pages": {"type": "integer", "minimum": 0},
+                       "page_number": {"type": "integer", "minimum": 1}, "size": {"type": "integer", "minimum": 0},
+                       "first_page": {"type": "boolean"}, "last_page": {"type": "boolean"}, "empty": {"type": "boolean"},
+                       "contents": {"type": "array", "items": {"type": "object"}}},  # fmt: skip
+    },
+    "HSDSService": {
+        "type": "object",
+        "description": "An HSDS 3.0 service (compiled/service_with_definitions.json); lists leave out its arrays",
+        "required": ["id", "name", "status"],
+        "properties": {"id": {"type": "string", "format": "uuid"}, "organization_id": {"type": "string", "format": "uuid"},
+                       "name": {"type": "string"}, "description": {"type": "string"},
+                       "status": {"type": "string", "enum": ["active", "inactive", "defunct", "temporarily closed"]},
+                       "email": {"type": "string"}, "url": {"type": "string"}, "last_modified": {"type": "string"},
+                       "organization": {"$ref": "#/components/schemas/HSDSOrganization"},
+                       "service_at_locations": {"type": "array", "items": {"type": "object"}},
+                       "phones": {"type": "array", "items": {"type": "object"}},
+                       "schedules": {"type": "array", "items": {"type": "object"}},
+                       "languages": {"type": "array", "items": {"type": "object"}},
+                       "attributes": {"type": "array", "items": {"type": "object"}}},  # fmt: skip
+    },
+    "HSDSServiceMinimal": {
+        "type": "object",
+        "required": ["id", "modified_date"],
+        "properties": {"id": {"type": "string", "format": "uuid"}, "modified_date": {"type": "string", "nullable": True}},
+    },
+    "HSDSOrganization": {
+        "type": "object",
+        "description": "An HSDS 3.0 organization (organization.json); services when asked for",
+        "required": ["id", "name", "description"],
+        "properties": {"id": {"type": "string", "format": "uuid"}, "name": {"type": "string"},
+                       "description": {"type": "string"}, "email": {"type": "string"}, "website": {"type": "string"},
+                       "services": {"type": "array", "items": {"$ref": "#/components/schemas/HSDSService"}}},  # fmt: skip
+    },
+    "HSDSTaxonomy": {
+        "type": "object",
+        "required": ["id", "name", "description"],
+        "properties": {"id": {"type": "string", "format": "uuid"}, "name": {"type": "string"},
+                       "description": {"type": "string"}, "version": {"type": "string"}},  # fmt: skip
+    },
+    "HSDSTaxonomyTerm": {
+        "type": "object",
+        "required": ["id", "name", "description"],
+        "properties": {"id": {"type": "string", "format": "uuid"}, "code": {"type": "string"}, "name": {"type": "string"},
+                       "description": {"type": "string"}, "parent_id": {"type": "string", "format": "uuid"},
+                       "taxonomy": {"type": "string"}, "taxonomy_id": {"type": "string", "format": "uuid"},
+                       "language": {"type": "string"}},  # fmt: skip
+    },
     "WrittenService": {
         "description": "The service as published (with its external_id), or a short form when it is not public yet.",
         "type": "object",
@@ -249,6 +308,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        "public": {"type": "boolean"}},  # fmt: skip
     },
 }
+
+for _name, _item in (("HSDSServicePage", {"anyOf": [{"$ref": "#/components/schemas/HSDSService"},
+                                                    {"$ref": "#/components/schemas/HSDSServiceMinimal"}]}),
+                     ("HSDSOrganizationPage", {"$ref": "#/components/schemas/HSDSOrganization"}),
+                     ("HSDSTaxonomyPage", {"$ref": "#/components/schemas/HSDSTaxonomy"}),
+                     ("HSDSTaxonomyTermPage", {"$ref": "#/components/schemas/HSDSTaxonomyTerm"})):
+    SCHEMAS[_name] = {"allOf": [{"$ref": "#/components/schemas/HSDSPage"},
+                                {"type": "object", "properties": {"contents": {"type": "array", "items": _item}}}]}
 
 _limit_doc = "How many results"
 _LON = r"-?(?:180(?:\.0+)?|(?:1[0-7]\d|\d{1,2})(?:\.\d{1,8})?)"
@@ -291,6 +358,39 @@ PARAMETERS: dict[str, dict[str, Any]] = {
                "description": "Features to skip (the next/prev links carry it)"},
     "f": {"in": "query", "name": "f", "schema": {"type": "string", "enum": ["json", "html"]},
           "description": "Encoding (default: by Accept, else JSON)"},
+    # HSDS 3.0 API (names as in HSDS's openapi.json; the hsds_ prefix only keys them here)
+    "hsds_search": {"in": "query", "name": "search",
+                    "schema": {"type": "string", "maxLength": 200, "pattern": "^[^\\u0000-\\u001f]*$"},
+                    "description": "Words that must all appear (accents and case ignored) in the name or description "
+                                   "(services: or the organization's name)", "example": "asilo"},
+    "hsds_page": {"in": "query", "name": "page", "schema": {"type": "integer", "minimum": 1, "maximum": 10000000, "default": 1},
+                  "description": "Page number, from 1; a page past the last is empty"},
+    "hsds_per_page": {"in": "query", "name": "per_page",
+                      "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+                      "description": "Items per page"},
+    "hsds_format": {"in": "query", "name": "format", "schema": {"type": "string", "enum": ["json"], "default": "json"},
+                    "description": "Only json (HSDS's optional ndjson stream is not offered)"},
+    "hsds_taxonomy_term_id": {"in": "query", "name": "taxonomy_term_id", "schema": {"type": "string", "format": "uuid"},
+                              "description": "Services with this term (a category term also matches the categories below it)"},
+    "hsds_taxonomy_id": {"in": "query", "name": "taxonomy_id", "schema": {"type": "string", "format": "uuid"},
+                         "description": "Only what has a term of this taxonomy"},
+    "hsds_organization_id": {"in": "query", "name": "organization_id", "schema": {"type": "string", "format": "uuid"},
+                             "description": "Services of this organization"},
+    "hsds_modified_after": {"in": "query", "name": "modified_after", "schema": {"type": "string", "format": "date-time"},
+                            "description": "Services changed at or after this time (RFC 3339; a date means midnight UTC)",
+                            "example": "2026-11-01T00:00:00Z"},
+    "hsds_minimal": {"in": "query", "name": "minimal", "schema": {"type": "boolean", "default": False},
+                     "description": "Only each service's id and modified_date (wins over full)"},
+    "hsds_full": {"in": "query", "name": "full", "schema": {"type": "boolean", "default": False},
+                  "description": "Fully nested services, as the HSDS export writes them"},
+    "hsds_full_organization": {"in": "query", "name": "full", "schema": {"type": "boolean", "default": False},
+                               "description": "Each organization with its services"},
+    "hsds_full_service": {"in": "query", "name": "full_service", "schema": {"type": "boolean", "default": False},
+                          "description": "The organization's services fully nested"},
+    "hsds_top_only": {"in": "query", "name": "top_only", "schema": {"type": "boolean", "default": False},
+                      "description": "Only terms without a parent"},
+    "hsds_parent_id": {"in": "query", "name": "parent_id", "schema": {"type": "string", "format": "uuid"},
+                       "description": "Only the children of this term"},
     "If-Match": {"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"},
                  "description": "The ETag last read"},
 }  # fmt: skip
@@ -370,6 +470,7 @@ def _operation(doc: dict[str, Any], path_params: list[dict[str, Any]], descripti
     return operation
 
 
+_PATH_SCHEMAS = {"int": {"type": "integer", "minimum": 1}, "uuid": {"type": "string", "format": "uuid"}}
 _CONVERTER_RE = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
@@ -434,8 +535,7 @@ def build_spec(app: Flask) -> dict[str, Any]:
         description = (view.__doc__ or "").strip()
         for path, path_doc in _expanded(rule.rule, doc):
             path_params = [
-                {"in": "path", "name": name, "required": True,
-                 "schema": {"type": "integer", "minimum": 1} if converter == "int" else {"type": "string"}}
+                {"in": "path", "name": name, "required": True, "schema": _PATH_SCHEMAS.get(converter, {"type": "string"})}
                 for converter, name in _CONVERTER_RE.findall(path)
             ]  # fmt: skip
             path = _CONVERTER_RE.sub(r"{\2}", path)

@@ -76,6 +76,7 @@ def root():
             link("api.docs", "service-doc", "text/html", "API documentation"),
             link("api.services_geojson", "data", "application/geo+json", "Every public service as GeoJSON"),
             link("ogc.landing", "data", "application/json", "OGC API - Features"),
+            link("hsds.root", "data", "application/json", "Open Referral HSDS 3.0 API"),
             {"href": license_url(license_id), "rel": "license", "type": "text/html", "title": f"Data licence: {license_id}"},
         ],
     })  # fmt: skip

@@ -3,10 +3,17 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
+from datetime import datetime, timedelta, timezone
 
 from mapservice.errors import APIError
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+DATETIME_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})?)?$"
+)
 
 
 def _raw(args, name: str) -> str | None:
@@ -95,3 +102,52 @@ def bbox_param(args, name: str = "bbox") -> tuple[float, float, float, float] | 
     if miny > maxy:
         raise APIError("invalid_parameter", f"{name}: the min latitude is above the max latitude")
     return minx, miny, maxx, maxy
+
+
+def bool_param(args, name: str) -> bool:
+    """A boolean flag: ``true``/``false`` (also ``1``/``0``); absent is false."""
+    raw = _raw(args, name)
+    if raw is None:
+        return False
+    value = raw.lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise APIError("invalid_parameter", f"{name} must be true or false, not {raw[:40]!r}")
+
+
+def uuid_param(args, name: str) -> uuid.UUID | None:
+    """A UUID (``3f7b145d-84af-42d7-8fae-eaca714b02b2``)."""
+    raw = _raw(args, name)
+    if raw is None:
+        return None
+    if not UUID_RE.match(raw):
+        raise APIError("invalid_parameter", f"{name} must be a UUID, not {raw[:40]!r}")
+    return uuid.UUID(raw)
+
+
+def datetime_param(args, name: str) -> datetime | None:
+    """An RFC 3339 date-time (``2026-11-29T17:00:00Z``) or date (``2026-11-29``, midnight UTC);
+    without an offset the time is UTC.  A leap second counts as the second before it."""
+    raw = _raw(args, name)
+    if raw is None:
+        return None
+    match = DATETIME_RE.match(raw)
+    if not match:
+        raise APIError("invalid_parameter", f"{name} must be a date-time like 2026-11-29T17:00:00Z, not {raw[:40]!r}")
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        zone = timezone.utc
+        if offset and offset.upper() != "Z":
+            sign = -1 if offset[0] == "-" else 1
+            zone = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6])))
+        # Year 0 is valid RFC 3339 but not a Python date: it is before everything anyway.
+        moment = datetime(max(int(year), 1), int(month), int(day), int(hour or 0), int(minute or 0),
+                          min(int(second or 0), 59), int((fraction or ".0")[1:7].ljust(6, "0")), zone)  # fmt: skip
+    except ValueError:
+        raise APIError("invalid_parameter", f"{name} is not a valid date-time: {raw[:40]!r}") from None
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:  # within a day of year 1 or 9999
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=timezone.utc)

@@ -25,6 +25,13 @@ PUBLIC_COLUMNS = """
     l.country_code, l.declared_country, l.admin_area_code, l.timezone, s.updated_at, s.version
 """
 
+# What an export (HSDS) adds to ``PUBLIC_COLUMNS``: the organization's public fields and the
+# ids of each service-at-location row.
+EXPORT_COLUMNS = """
+    o.website AS organization_website, o.email AS organization_email,
+    o.description AS organization_description, sal.id AS service_at_location_id, l.id AS location_id
+"""
+
 PUBLIC_JOINS = """
     service s
     JOIN organization o ON o.id = s.organization_id
@@ -192,9 +199,7 @@ def public_services(
 ) -> list[dict[str, Any]]:
     """Every public service at each of its locations (for exports), ordered by id."""
     sql = f"""
-    SELECT {PUBLIC_COLUMNS}, o.website AS organization_website, o.email AS organization_email,
-           o.description AS organization_description, sal.id AS service_at_location_id,
-           l.id AS location_id
+    SELECT {PUBLIC_COLUMNS}, {EXPORT_COLUMNS}
       FROM {PUBLIC_JOINS}
      WHERE {PUBLIC_WHERE} AND (CAST(:country AS text) IS NULL OR l.declared_country = :country)
      ORDER BY s.id, sal.id

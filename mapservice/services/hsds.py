@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pycountry
@@ -267,6 +267,21 @@ def hsds_location(row: Mapping[str, Any], terms: Mapping[str, Mapping[str, Any]]
     return location
 
 
+def hsds_organization(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The HSDS organization of a row with ``organization_id``, ``organization_name`` and the
+    organization's public ``organization_description``/``_email``/``_website``."""
+    organization = {
+        "id": object_id("organization", row["organization_id"]),
+        "name": row["organization_name"],
+        "description": row.get("organization_description") or "",
+    }
+    if row.get("organization_email"):
+        organization["email"] = row["organization_email"]
+    if row.get("organization_website"):
+        organization["website"] = row["organization_website"]
+    return organization
+
+
 def hsds_service(rows: list[Mapping[str, Any]], terms: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """One HSDS 3.0 service object from the public rows of one service (one per location)."""
     row = rows[0]
@@ -290,15 +305,7 @@ def hsds_service(rows: list[Mapping[str, Any]], terms: Mapping[str, Mapping[str,
     if row["whatsapp"]:
         phones.append({"id": object_id("phone", sid, "whatsapp"), "service_id": service_uuid,
                        "number": row["whatsapp"], "type": "text", "description": WHATSAPP})  # fmt: skip
-    organization = {
-        "id": organization_uuid,
-        "name": row["organization_name"],
-        "description": row.get("organization_description") or "",
-    }
-    if row.get("organization_email"):
-        organization["email"] = row["organization_email"]
-    if row.get("organization_website"):
-        organization["website"] = row["organization_website"]
+    organization = hsds_organization(row)
     service: dict[str, Any] = {
         "id": service_uuid,
         "organization_id": organization_uuid,
@@ -335,13 +342,61 @@ def hsds_service(rows: list[Mapping[str, Any]], terms: Mapping[str, Mapping[str,
     return service
 
 
+def hsds_services_from_rows(
+    rows: Iterable[Mapping[str, Any]], terms: Mapping[str, Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """HSDS service objects from public export rows (one per service at a location, rows of
+    one service together), in the rows' order."""
+    grouped: dict[int, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["id"], []).append(row)
+    return [hsds_service(service_rows, terms) for service_rows in grouped.values()]
+
+
 def hsds_services(session: Session, *, country: str | None = None, hide_after_days: int = 365) -> list[dict[str, Any]]:
     """The public directory as HSDS 3.0 service objects, ordered by our service id."""
-    terms = taxonomy_terms(session)
-    grouped: dict[int, list[dict[str, Any]]] = {}
-    for row in public_services(session, country=country, hide_after_days=hide_after_days):
-        grouped.setdefault(row["id"], []).append(row)
-    return [hsds_service(rows, terms) for rows in grouped.values()]
+    rows = public_services(session, country=country, hide_after_days=hide_after_days)
+    return hsds_services_from_rows(rows, taxonomy_terms(session))
+
+
+# --------------------------------------------------------------------------- API shapes
+
+
+def service_list_item(service: Mapping[str, Any]) -> dict[str, Any]:
+    """A service as the HSDS API lists it (``compiled/service_list.json``): its one-to-one
+    fields and its ``organization``, without the arrays of child objects."""
+    return {key: value for key, value in service.items() if not isinstance(value, list)}
+
+
+def service_minimal_item(service: Mapping[str, Any]) -> dict[str, Any]:
+    """A service as ``/services?minimal=true`` lists it: its ``id`` and ``modified_date``
+    (the HSDS API's name for the time it last changed, our ``last_modified``)."""
+    return {"id": service["id"], "modified_date": service.get("last_modified")}
+
+
+def all_taxonomy_terms(terms: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """Every term of :func:`taxonomy_terms` in one list: categories, populations, fields."""
+    return [dict(term) for name in TAXONOMY_DESCRIPTIONS for term in terms[name].values()]
+
+
+def hsds_page(contents: list[Any], *, total_items: int, page_number: int, per_page: int) -> dict[str, Any]:
+    """The HSDS API ``Page`` envelope around one page of ``contents``.
+
+    Pages count from 1; ``size`` is the number of items on this page.  A page past the last
+    is empty, not the first and counted as last; no result at all is zero pages, and page 1
+    of it is both first and last.
+    """
+    total_pages = -(-total_items // per_page)
+    return {
+        "total_items": total_items,
+        "total_pages": total_pages,
+        "page_number": page_number,
+        "size": len(contents),
+        "first_page": page_number == 1,
+        "last_page": page_number >= total_pages,
+        "empty": not contents,
+        "contents": contents,
+    }
 
 
 # --------------------------------------------------------------------------- import
