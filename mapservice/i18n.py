@@ -51,6 +51,12 @@ def init_app(app: Flask) -> None:
         return response
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalogues without translating it here: it stays English
+    where it is data (OGC JSON) and is translated where a page shows it (``_(value)``)."""
+    return message
+
+
 def switch_language_url(lang: str) -> str:
     """The current page's URL in another language."""
     args = {k: v for k, v in request.args.items() if k != "lang"}

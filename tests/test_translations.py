@@ -22,7 +22,7 @@ PUBLIC_SOURCES = {
     "mapservice/public/views.py", "mapservice/public/presenters.py", "mapservice/public/maps.py",
 }  # fmt: skip
 METHOD_MAP = [("templates/**.html", "jinja2"), ("**.py", "python")]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "N_": None}
 
 
 def app_msgids(only: set[str] | None = None) -> set:

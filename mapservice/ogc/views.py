@@ -11,11 +11,12 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import current_app, jsonify, render_template, request, url_for
+from flask import current_app, jsonify, make_response, render_template, request, url_for
 
 from mapservice.api.params import bbox_param, code_param, int_param
 from mapservice.errors import APIError
 from mapservice.extensions import db
+from mapservice.i18n import N_
 from mapservice.ogc import bp
 from mapservice.api.openapi import openapi_doc
 from mapservice.queries import features as fq
@@ -34,8 +35,8 @@ GEOJSON = "application/geo+json"
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 COLLECTIONS = {
     "services": {
-        "title": "Services for displaced people",
-        "description": (
+        "title": N_("Services for displaced people"),
+        "description": N_(
             "Public services of the MIRPS services map: protection, livelihoods and training, one "
             "point per service. A confidential service (a shelter, a safe house) is shown at an "
             "approximate point 1.5 to 3 km from the real place, without address "
@@ -44,8 +45,8 @@ COLLECTIONS = {
         "keywords": ["humanitarian", "refugees", "displacement", "services", "MIRPS"],
     },
     "admin_areas": {
-        "title": "First-level administrative areas",
-        "description": "States, departments and provinces of the seven MIRPS countries (Natural Earth, public domain).",
+        "title": N_("First-level administrative areas"),
+        "description": N_("States, departments and provinces of the seven MIRPS countries (Natural Earth, public domain)."),
         "keywords": ["boundaries", "admin1"],
     },
 }
@@ -83,15 +84,20 @@ def _self_links(endpoint: str, json_type: str = "application/json", **values: An
     html = _wants_html()
     return [
         {"href": _url(endpoint, "json", **values), "rel": "alternate" if html else "self", "type": json_type,
-         "title": "This document as JSON"},
+         "title": N_("This document as JSON")},
         {"href": _url(endpoint, "html", **values), "rel": "self" if html else "alternate", "type": "text/html",
-         "title": "This document as HTML"},
+         "title": N_("This document as HTML")},
     ]  # fmt: skip
 
 
 def _respond(document: dict[str, Any], kind: str, mimetype: str = "application/json"):
+    """The document as JSON (English, the same for everyone) or as an HTML page in the
+    visitor's language (Spanish by default), which then varies by language too."""
     if _wants_html():
-        return render_template("ogc.html", doc=document, kind=kind, locale="en")
+        response = make_response(render_template("ogc.html", doc=document, kind=kind, vocab=vocabulary()))
+        response.vary.add("Accept-Language")
+        response.vary.add("Cookie")  # the lang preference cookie
+        return response
     response = jsonify(document)
     response.mimetype = mimetype
     return response
@@ -114,21 +120,21 @@ def landing():
     links = _self_links("ogc.landing")
     if "api.openapi" in current_app.view_functions:
         links.append({"href": url_for("api.openapi", _external=True), "rel": "service-desc", "type": OPENAPI_JSON,
-                      "title": "OpenAPI description of the whole API"})  # fmt: skip
+                      "title": N_("OpenAPI description of the whole API")})  # fmt: skip
     if "api.docs" in current_app.view_functions:
         links.append({"href": url_for("api.docs", _external=True), "rel": "service-doc", "type": "text/html",
-                      "title": "API documentation"})  # fmt: skip
+                      "title": N_("API documentation")})  # fmt: skip
     links += [
         {"href": _url("ogc.conformance", "json"), "rel": "conformance", "type": "application/json",
-         "title": "Conformance classes"},
+         "title": N_("Conformance classes")},
         {"href": _url("ogc.collections", "json"), "rel": "data", "type": "application/json",
-         "title": "Collections"},
+         "title": N_("Collections")},
         _license_link(),
     ]  # fmt: skip
     return _respond(
         {
-            "title": "mapservice: services for displaced people in Central America and Mexico",
-            "description": (
+            "title": N_("mapservice: services for displaced people in Central America and Mexico"),
+            "description": N_(
                 "OGC API – Features access to the public directory of the MIRPS services map. "
                 "Confidential places are generalized."
             ),
@@ -173,16 +179,16 @@ def _collection(collection_id: str) -> dict[str, Any]:
             {"href": _url("ogc.collection", "html", collection_id=collection_id), "rel": "alternate",
              "type": "text/html", "title": meta["title"]},
             {"href": _url("ogc.items", "json", collection_id=collection_id), "rel": "items", "type": GEOJSON,
-             "title": "Features as GeoJSON"},
+             "title": N_("Features as GeoJSON")},
             {"href": _url("ogc.items", "html", collection_id=collection_id), "rel": "items", "type": "text/html",
-             "title": "Features as HTML"},
+             "title": N_("Features as HTML")},
             _license_link(),
         ],
     }  # fmt: skip
 
 
 @bp.get("/collections")
-@openapi_doc("Feature collections", params=("f",), response="Collections", tag="OGC API - Features", html=True)
+@openapi_doc("Feature collections", params=("f",), response=N_("Collections"), tag="OGC API - Features", html=True)
 def collections():
     """The feature collections: services and admin_areas."""
     _check_params()
@@ -262,18 +268,18 @@ def items(collection_id: str):
 
     links = [
         {"href": page_url(offset, "json"), "rel": "self" if fmt == "json" else "alternate", "type": json_type,
-         "title": "This page as GeoJSON"},
+         "title": N_("This page as GeoJSON")},
         {"href": page_url(offset, "html"), "rel": "self" if fmt == "html" else "alternate", "type": "text/html",
-         "title": "This page as HTML"},
+         "title": N_("This page as HTML")},
         {"href": _url("ogc.collection", "json", collection_id=collection_id), "rel": "collection",
          "type": "application/json", "title": COLLECTIONS[collection_id]["title"]},
     ]  # fmt: skip
     page_type = json_type if fmt == "json" else "text/html"
     if offset + len(features) < page.matched:
-        links.append({"href": page_url(offset + limit, fmt), "rel": "next", "type": page_type, "title": "Next page"})
+        links.append({"href": page_url(offset + limit, fmt), "rel": "next", "type": page_type, "title": N_("Next page")})
     if offset > 0:
         links.append(
-            {"href": page_url(max(offset - limit, 0), fmt), "rel": "prev", "type": page_type, "title": "Previous page"}
+            {"href": page_url(max(offset - limit, 0), fmt), "rel": "prev", "type": page_type, "title": N_("Previous page")}
         )
     document = {
         "type": "FeatureCollection",

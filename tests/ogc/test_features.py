@@ -116,6 +116,52 @@ def test_html_encoding_by_f_and_accept(client, session):
     assert client.get("/ogc/collections", headers={"Accept": "application/json"}).mimetype == "application/json"
 
 
+HTML_PAGES = ["/ogc?f=html", "/ogc/conformance?f=html", "/ogc/collections?f=html", "/ogc/collections/services?f=html",
+              "/ogc/collections/services/items?f=html&limit=2", "/ogc/collections/admin_areas/items?f=html&limit=2"]
+# A phrase of each page above, in each language.
+PHRASES = {
+    "es": ["Acceso OGC API – Features al directorio", "Clases de conformidad", "Servicios para personas desplazadas",
+           "Ver los elementos", "2 de 13 elementos.", "Divisiones administrativas"],
+    "en": ["OGC API – Features access to the public directory", "Conformance classes", "Services for displaced people",
+           "Browse the features", "2 of 13 features.", "Administrative areas"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["es", "en"])
+def test_html_pages_speak_the_visitors_language(client, session, lang):
+    _services(session)
+    other = "en" if lang == "es" else "es"
+    for url, phrase, foreign in zip(HTML_PAGES, PHRASES[lang], PHRASES[other]):
+        response = client.get(url, headers={"Accept-Language": lang})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 200, url
+        assert f'<html lang="{lang}">' in page, url
+        assert phrase in page and foreign not in page, (url, phrase)
+        assert {"Accept-Language", "Cookie"} <= set(response.vary), url  # a shared cache keeps both languages apart
+    feature = client.get("/ogc/collections/services/items?limit=1").get_json()["features"][0]
+    item = client.get(f"/ogc/collections/services/items/{feature['id']}?f=html", headers={"Accept-Language": lang})
+    text_ = item.get_data(as_text=True)
+    if lang == "es":
+        assert "Intermediación laboral y empleo" in text_
+        assert "<dt>Categorías</dt>" in text_ and "Punto (longitud, latitud)" in text_
+    else:
+        assert "Job placement and employment services" in text_
+        assert "<dt>Categories</dt>" in text_ and "Point (longitude, latitude)" in text_
+
+
+def test_json_stays_english_whatever_the_language(client, session):
+    _services(session, 2)
+    for lang in ("es", "en"):
+        collections = client.get("/ogc/collections", headers={"Accept-Language": lang}).get_json()
+        assert collections["collections"][0]["title"] == "Services for displaced people"
+        assert collections["links"][0]["title"] == "This document as JSON"
+
+
+def test_the_spanish_default_without_accept_language(client, session):
+    page = client.get("/ogc/collections?f=html").get_data(as_text=True)
+    assert '<html lang="es">' in page and "Colecciones" in page and "Divisiones administrativas de primer nivel" in page
+
+
 def test_confidential_service_is_generalized(client, session):
     (sid,) = make_services(session, listing(name="Refugio", lat=14.91234, lon=-92.25678, address="Calle Secreta 7",
                                             confidential=True))  # fmt: skip
