@@ -23,14 +23,15 @@ def test_document_is_valid_openapi_3(client):
     assert document["openapi"].startswith("3.")
     validate(document)
     assert {"/api/v1/services/nearby", "/api/v1/services/{service_id}", "/ogc/collections/services/items",
-            "/api/v1/services.geojson"} <= set(document["paths"])  # fmt: skip
+            "/api/v1/services.geojson", "/hsds/services", "/hsds/services/{service_id}",
+            "/hsds/taxonomy_terms"} <= set(document["paths"])  # fmt: skip
 
 
-def test_every_api_and_ogc_route_is_documented(app, client):
+def test_every_api_ogc_and_hsds_route_is_documented(app, client):
     paths = client.get("/api/openapi.json").get_json()["paths"]
     documented = [(path, method.upper()) for path, ops in paths.items() for method in ops]
     for rule in app.url_map.iter_rules():
-        if rule.endpoint.split(".")[0] not in ("api", "ogc") or rule.endpoint in UNDOCUMENTED:
+        if rule.endpoint.split(".")[0] not in ("api", "ogc", "hsds") or rule.endpoint in UNDOCUMENTED:
             continue
         if rule.rule.endswith("/"):
             continue  # /ogc/ is /ogc

@@ -8,6 +8,7 @@ from pyproj import Geod
 from sqlalchemy import text
 
 from mapservice.services.exporter import export_csv, export_geojson, export_hsds
+from mapservice.services.hsds import object_id
 from tests.factories import listing, make_services
 
 EXACT_LAT, EXACT_LON = 14.91234, -92.25678
@@ -75,6 +76,10 @@ def test_no_public_output_contains_the_exact_place(client, session):
         client.get(f"/ogc/collections/services/items/{sid}").get_data(as_text=True),
         client.get(f"/ogc/collections/services/items/{sid}?f=html").get_data(as_text=True),
         client.get("/ogc/collections/services/items?f=html").get_data(as_text=True),
+        client.get("/hsds/services").get_data(as_text=True),
+        client.get("/hsds/services?full=true").get_data(as_text=True),
+        client.get(f"/hsds/services/{object_id('service', sid)}").get_data(as_text=True),
+        client.get("/hsds/organizations?full=true&full_service=true").get_data(as_text=True),
     ]
     for blob in outputs:
         assert "Refugio" in blob
