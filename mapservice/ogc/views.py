@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app, jsonify, make_response, render_template, request, url_for
+from flask_babel import gettext
 
 from mapservice.api.params import bbox_param, code_param, int_param
 from mapservice.errors import APIError
@@ -94,7 +95,8 @@ def _respond(document: dict[str, Any], kind: str, mimetype: str = "application/j
     """The document as JSON (English, the same for everyone) or as an HTML page in the
     visitor's language (Spanish by default), which then varies by language too."""
     if _wants_html():
-        response = make_response(render_template("ogc.html", doc=document, kind=kind, vocab=vocabulary()))
+        page = render_template("ogc.html", doc=document, kind=kind, vocab=vocabulary(), tr=gettext)
+        response = make_response(page)
         response.vary.add("Accept-Language")
         response.vary.add("Cookie")  # the lang preference cookie
         return response

@@ -138,6 +138,9 @@ def test_html_pages_speak_the_visitors_language(client, session, lang):
         assert f'<html lang="{lang}">' in page, url
         assert phrase in page and foreign not in page, (url, phrase)
         assert {"Accept-Language", "Cookie"} <= set(response.vary), url  # a shared cache keeps both languages apart
+    # Translated text is escaped like any other: the placeholder shows, it is not a tag.
+    collections = client.get("/ogc/collections?f=html", headers={"Accept-Language": lang}).get_data(as_text=True)
+    assert ("category=&lt;código&gt;." if lang == "es" else "category=&lt;code&gt;.") in collections
     feature = client.get("/ogc/collections/services/items?limit=1").get_json()["features"][0]
     item = client.get(f"/ogc/collections/services/items/{feature['id']}?f=html", headers={"Accept-Language": lang})
     text_ = item.get_data(as_text=True)
