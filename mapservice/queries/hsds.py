@@ -26,8 +26,8 @@ from mapservice.queries.services import (
     PUBLIC_JOINS,
     PUBLIC_WHERE,
     NearbyFilters,
-    _filter_sql,
     _params,
+    _search_filter_sql,
     verified_since,
 )
 from mapservice.services.hsds import (
@@ -114,37 +114,46 @@ def _search_sql(columns: list[str], words: list[str]) -> str:
     ) or "true"
 
 
-def _service_where(filters: ServiceFilters) -> tuple[str, dict[str, Any]]:
-    nearby = NearbyFilters(category=filters.category, population=filters.population)
+def _service_where(filters: ServiceFilters) -> tuple[str, bool, dict[str, Any]]:
+    """Conditions on ``nearby_search ns`` (and, when the second value is true, on the
+    directory's ``service s`` and ``organization o`` joined to it), and their parameters."""
     words = _like_words(filters.search)
-    parts = [_filter_sql(nearby), _search_sql(["s.name", "s.description", "o.name"], words)]
+    parts = [_search_filter_sql(NearbyFilters(category=filters.category, population=filters.population))]
     if filters.any_population:
-        parts.append("cardinality(s.populations) > 0")
+        parts.append("cardinality(ns.populations) > 0")
+    joined = [_search_sql(["s.name", "s.description", "o.name"], words)] if words else []
     if filters.free_known:
-        parts.append("s.free IS NOT NULL")
+        joined.append("s.free IS NOT NULL")
     if filters.organization_id is not None:
-        parts.append(f"{ORGANIZATION_HSDS_ID} = CAST(:organization_hsds_id AS uuid)")
+        joined.append(f"{ORGANIZATION_HSDS_ID} = CAST(:organization_hsds_id AS uuid)")
     if filters.organization_ids is not None:
-        parts.append("s.organization_id = ANY(CAST(:organization_ids AS integer[]))")
+        joined.append("s.organization_id = ANY(CAST(:organization_ids AS integer[]))")
     if filters.modified_after is not None:
-        parts.append("s.updated_at >= :modified_after")
+        joined.append("s.updated_at >= :modified_after")
     if filters.nothing:
         parts.append("false")
     params = {f"word{i}": word for i, word in enumerate(words)}
     params.update(organization_hsds_id=str(filters.organization_id) if filters.organization_id else None,
                   modified_after=filters.modified_after,
                   organization_ids=list(filters.organization_ids) if filters.organization_ids is not None else None)  # fmt: skip
-    return " AND ".join(f"({p})" for p in parts), params
+    return " AND ".join(f"({p})" for p in parts + joined), bool(joined), params
 
 
 def service_page(
     session: Session, filters: ServiceFilters, *, limit: int | None, offset: int = 0, hide_after_days: int = 365
 ) -> tuple[int, list[dict[str, Any]]]:
     """How many public services match, and the export rows (one per service at a location)
-    of the ``limit`` services from ``offset``, by service id."""
-    where, params = _service_where(filters)
+    of the ``limit`` services from ``offset``, by service id.
+
+    The matching ids come from ``nearby_search`` (one narrow row per public service at a
+    location, kept by triggers; migration 0004), joined to the directory tables only for
+    the filters that need them; the page's rows then re-check the public conditions.
+    """
+    where, needs_directory, params = _service_where(filters)
+    joins = (" JOIN service s ON s.id = ns.service_id JOIN organization o ON o.id = s.organization_id"
+             if needs_directory else "")  # fmt: skip
     sql = f"""
-    WITH m AS (SELECT DISTINCT s.id FROM {PUBLIC_JOINS} WHERE {where}),
+    WITH m AS (SELECT DISTINCT ns.service_id AS id FROM nearby_search ns{joins} WHERE {where}),
     p AS (SELECT id FROM m ORDER BY id LIMIT :limit OFFSET :offset)
     SELECT (SELECT count(*) FROM m) AS total_items, r.*
       FROM (SELECT 1) one
