@@ -8,6 +8,7 @@ from mapservice.api.openapi import openapi_doc
 from mapservice.api.params import code_param, float_param, int_param, text_param
 from mapservice.errors import APIError
 from mapservice.extensions import db
+from mapservice.http_cache import canonical_coordinate, canonical_url
 from mapservice.queries.places import place_json, search_places
 from mapservice.queries.services import NearbyFilters, nearest_services, public_service, service_json
 from mapservice.queries.vocabulary import vocabulary
@@ -27,15 +28,25 @@ def nearby_filters(args) -> NearbyFilters:
 @bp.get("/v1/services/nearby")
 @openapi_doc("Nearest public services, nearest first (geodesic km)", params=("lat", "lon", "category", "population", "language", "radius_km", "limit"), response="NearbyResults")
 def services_nearby():
-    """Nearest public services to lat/lon, nearest first (geodesic km)."""
+    """Nearest public services to lat/lon, nearest first (geodesic km).
+
+    The search point is lat/lon rounded to 3 decimals (about 110 m), as on the search page:
+    the contract answers this URL with the results (no redirect), so a more precise request
+    gets the results of the canonical point and its URL in ``Content-Location``.
+    """
     lat = float_param(request.args, "lat", -90, 90, required=True)
     lon = float_param(request.args, "lon", -180, 180, required=True)
+    lat, lon = float(canonical_coordinate(lat)), float(canonical_coordinate(lon))
     filters = nearby_filters(request.args)
     limit = int_param(request.args, "limit", 1, 100, 20)
     rows = nearest_services(
         db.session, lat, lon, filters, limit, hide_after_days=current_app.config["VERIFY_HIDE_DAYS"]
     )
-    return jsonify({"results": [service_json(r) for r in rows]})
+    response = jsonify({"results": [service_json(r) for r in rows]})
+    canonical = canonical_url()
+    if canonical is not None:
+        response.headers["Content-Location"] = canonical
+    return response
 
 
 @bp.get("/v1/services/<int:service_id>")

@@ -323,9 +323,11 @@ _LAT = r"-?(?:90(?:\.0+)?|\d{1,2}(?:\.\d{1,8})?)".replace("\\d{1,2}", "[0-8]?\\d
 _BBOX_PATTERN = f"^{_LON},{_LAT},{_LON},{_LAT}$"
 PARAMETERS: dict[str, dict[str, Any]] = {
     "lat": {"in": "query", "name": "lat", "required": True, "schema": {"type": "number", "minimum": -90, "maximum": 90},
-            "description": "Latitude (WGS84 decimal degrees)", "example": 14.9056},
+            "description": "Latitude (WGS84 decimal degrees); the search uses it rounded to 3 decimals (about 110 m)",
+            "example": 14.906},
     "lon": {"in": "query", "name": "lon", "required": True, "schema": {"type": "number", "minimum": -180, "maximum": 180},
-            "description": "Longitude (WGS84 decimal degrees)", "example": -92.2633},
+            "description": "Longitude (WGS84 decimal degrees); the search uses it rounded to 3 decimals (about 110 m)",
+            "example": -92.263},
     "category": {"in": "query", "name": "category", "schema": {"type": "string"},
                  "description": "A category code; matches itself and every code below it", "example": "protection"},
     "population": {"in": "query", "name": "population", "schema": {"type": "string"},

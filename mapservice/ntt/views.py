@@ -12,6 +12,7 @@ from mapservice.api.params import code_param, float_param
 from mapservice.charts import horizontal_bar_chart
 from mapservice.errors import APIError
 from mapservice.extensions import db
+from mapservice.http_cache import canonical_coordinate
 from mapservice.i18n import current_locale
 from mapservice.maps import js_text, marker_cluster, offline_map, render_map_document
 from mapservice.ntt import bp
@@ -281,7 +282,8 @@ def _town_feature(town: dict, query: DashboardQuery) -> dict:
     distance = "–" if town["nearest_km"] is None else f"{town['nearest_km']:.0f} km"
     label = js_text(f"{town['name']} · {town['population']:,} · {distance}")
     href = url_for(
-        "public.search", lat=f"{town['lat']:.5f}", lon=f"{town['lon']:.5f}", category=query.scope.category
+        "public.search", lat=canonical_coordinate(town["lat"]), lon=canonical_coordinate(town["lon"]),
+        category=query.scope.category,
     )
     link = f'<a href="{js_text(href)}" target="_top">{label}</a>'
     return {

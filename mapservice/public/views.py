@@ -10,6 +10,7 @@ from flask_babel import gettext
 from mapservice.api.params import code_param, float_param, text_param
 from mapservice.errors import APIError
 from mapservice.extensions import db
+from mapservice.http_cache import canonical_coordinate
 from mapservice.i18n import current_locale
 from mapservice.public import bp, presenters
 from mapservice.public.maps import results_map
@@ -70,6 +71,9 @@ class SearchRequest:
         self.radius_km = self._read(lambda: float_param(args, "radius_km", 0.1, 20000), "radius_km")
         if (self.lat is None) != (self.lon is None):
             self.lat = self.lon = None
+        if self.lat is not None:
+            # Never more exact than the canonical URL (http_cache redirects to it first).
+            self.lat, self.lon = float(canonical_coordinate(self.lat)), float(canonical_coordinate(self.lon))
 
     def _read(self, parse, name: str):
         try:
@@ -88,8 +92,8 @@ class SearchRequest:
     def url(self, endpoint: str = "public.search", **changes) -> str:
         """This search's URL with some parameters changed (``None`` drops one)."""
         params = {
-            "lat": f"{self.lat:.4f}" if self.lat is not None else None,
-            "lon": f"{self.lon:.4f}" if self.lon is not None else None,
+            "lat": canonical_coordinate(self.lat) if self.lat is not None else None,
+            "lon": canonical_coordinate(self.lon) if self.lon is not None else None,
             "q": self.q if self.lat is None else None,
             "category": self.category,
             "population": self.population,

@@ -22,6 +22,12 @@
     if (event.key === "Escape") { escapes += 1; if (escapes >= 3) quickExit(); } else { escapes = 0; }
   });
 
+  // A coordinate as the server's canonical search URL writes it: 3 decimals (~110 m), no
+  // trailing zeros (mapservice.http_cache.canonical_coordinate), so no redirect is needed.
+  function canonicalCoordinate(value) {
+    return String(Number(value.toFixed(3)));
+  }
+
   // "Use my location": fill lat/lon (rounded to ~110 m) and submit the plain form.
   var locateForm = doc.querySelector("[data-locate-form]");
   if (locateForm && "geolocation" in navigator) {
@@ -32,8 +38,8 @@
       event.preventDefault();
       status.textContent = status.getAttribute("data-msg-wait");
       navigator.geolocation.getCurrentPosition(function (pos) {
-        locateForm.elements.lat.value = pos.coords.latitude.toFixed(3);
-        locateForm.elements.lon.value = pos.coords.longitude.toFixed(3);
+        locateForm.elements.lat.value = canonicalCoordinate(pos.coords.latitude);
+        locateForm.elements.lon.value = canonicalCoordinate(pos.coords.longitude);
         locateForm.submit();
       }, function () {
         status.textContent = status.getAttribute("data-msg-denied");

@@ -30,6 +30,34 @@ self.addEventListener("activate", function (event) {
   event.waitUntil(self.clients.claim());
 });
 
+// Search pages and maps are asked for at 3 decimals (~110 m), as the server's canonical URL
+// writes them (mapservice.http_cache): a more precise link is redirected here, without a
+// round trip, and the saved copies are keyed by the canonical URL.
+var DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)$/;
+
+function canonicalCoordinate(raw) {
+  var text = raw.trim();
+  if (!DECIMAL.test(text)) return null;
+  var value = Number(text);
+  return isFinite(value) ? String(Number(value.toFixed(3))) : null;
+}
+
+function canonicalSearchUrl(url) {
+  if (url.pathname !== "/search" && url.pathname !== "/map") return null;
+  var params = url.searchParams;
+  var changed = false;
+  ["lat", "lon"].forEach(function (name) {
+    var values = params.getAll(name);
+    if (values.length !== 1) return;
+    var snapped = canonicalCoordinate(values[0]);
+    if (snapped !== null && snapped !== values[0]) {
+      params.set(name, snapped);
+      changed = true;
+    }
+  });
+  return changed ? url.href : null;
+}
+
 function kind(url) {
   if (url.pathname === "/search") return "search";
   if (/^\/services\/\d+$/.test(url.pathname)) return "service";
@@ -94,6 +122,11 @@ self.addEventListener("fetch", function (event) {
   }
 
   if (request.mode !== "navigate") return;
+  var canonical = canonicalSearchUrl(new URL(request.url));
+  if (canonical) {
+    event.respondWith(Response.redirect(canonical, 301));
+    return;
+  }
   var which = kind(url);
   event.respondWith(
     fetch(request).then(function (response) {

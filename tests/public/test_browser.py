@@ -232,11 +232,11 @@ def test_hostile_text_stays_inert(phone, site, committed_services):
                   lon=-92.2634, address=text) for i, text in enumerate(HOSTILE)]
     )  # fmt: skip
     p = phone()
-    page = p.go("/search?lat=14.9056&lon=-92.2633")
+    page = p.go("/search?lat=14.906&lon=-92.263")
     assert {f"Svc {text}" for text in HOSTILE} <= set(card_names(page))
     for sid in ids:
         p.go(f"/services/{sid}")
-    page = p.go("/map?lat=14.9056&lon=-92.2633")
+    page = p.go("/map?lat=14.906&lon=-92.263")
     page.wait_for_selector(".leaflet-marker-icon")
     for text in HOSTILE:
         # Open the marker's popup: the payload is shown as text, nothing runs.
@@ -261,7 +261,7 @@ def test_axe_core_finds_no_serious_violation(phone, site):
     axe = Axe()
     p = phone(bypass_csp=True)
     problems = {}
-    for path in ("/", "/search?q=Tapachula", "/search?lat=14.9056&lon=-92.2633&category=training.digital&radius_km=5",
+    for path in ("/", "/search?q=Tapachula", "/search?lat=14.906&lon=-92.263&category=training.digital&radius_km=5",
                  f"/services/{site['ids'][0]}", f"/services/{site['ids'][2]}", "/map?q=Tapachula", "/offline"):
         p.go(path)
         results = axe.run(p.page)
@@ -330,4 +330,22 @@ def test_offline_copies_are_marked_with_their_time(phone, site):
     page = p.go(f"/services/{site['ids'][3]}")  # never opened: the saved pages instead
     assert page.locator("[data-saved-pages] a").count() >= 2
     p.shot("offline")
+    p.context.set_offline(False)
+
+
+def test_service_worker_snaps_precise_links_itself(phone, site):
+    p = phone(service_workers="allow")
+    page = p.go("/")
+    page.evaluate("() => navigator.serviceWorker.ready")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page = p.go("/search?lat=14.90561&lon=-92.26332&category=protection")
+    assert page.url == p.base + "/search?lat=14.906&lon=-92.263&category=protection"
+    assert "Asesoría legal cercana" in card_names(page)
+    page.wait_for_timeout(300)  # the copy is written after the page is shown
+    # Offline, another precise point of the same ~110 m cell opens the canonical page (from
+    # the browser's cache or the saved copy): the worker canonicalized it without the server.
+    p.context.set_offline(True)
+    page = p.go("/search?lat=14.9064&lon=-92.2628&category=protection")
+    assert page.url == p.base + "/search?lat=14.906&lon=-92.263&category=protection"
+    assert "Asesoría legal cercana" in card_names(page)
     p.context.set_offline(False)

@@ -6,7 +6,7 @@ import re
 
 from tests.factories import listing, make_services
 
-TAPACHULA = "lat=14.9056&lon=-92.2633"
+TAPACHULA = "lat=14.906&lon=-92.263"  # canonical: 3 decimals (a precise link is redirected)
 HOSTILE = ["${alert(1)}", "\\`;alert(2);`", "<img src=x onerror=alert(3)>", "</script><script>alert(4)</script>"]
 
 
