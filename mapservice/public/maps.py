@@ -87,29 +87,52 @@ def _zoom_for(radius_km: float) -> int:
     return max(3, min(16, int(14 - math.log2(max(radius_km, 0.3)))))
 
 
+# The seven MIRPS countries (south, west, north, east): what the country-wide map shows first.
+REGION_BOUNDS = ((7.0, -118.5), (32.8, -77.0))
+
+
+def _base_map(lat: float, lon: float, zoom: int) -> folium.Map:
+    """A Folium map that links nothing from a CDN (the page links Leaflet from the app, and
+    no jQuery/Bootstrap at all), with the configured tiles."""
+    fmap = folium.Map(location=[lat, lon], zoom_start=zoom, tiles=None, control_scale=True, prefer_canvas=False)
+    fmap.default_js = []
+    fmap.default_css = []
+    tiles_url = current_app.config.get("TILES_URL") or None
+    if tiles_url:
+        folium.TileLayer(
+            tiles=tiles_url, attr=current_app.config.get("TILES_ATTRIBUTION", ""), max_zoom=19,
+        ).add_to(fmap)  # fmt: skip
+    return fmap
+
+
+def _script(fmap: folium.Map) -> MapScript:
+    figure = fmap.get_root()
+    figure.render()
+    return MapScript(fmap.get_name(), Markup(figure.script.render()))
+
+
+def region_map() -> MapScript:
+    """The country-wide map: the seven countries, no marker of its own.  ``static/map.js``
+    draws the services on it as server-side clusters (``/api/v1/services/clusters``), so a
+    phone never receives more than the clusters of its screen, however many services there are."""
+    (south, west), (north, east) = REGION_BOUNDS
+    fmap = _base_map((south + north) / 2, (west + east) / 2, 4)
+    fmap.fit_bounds([[south, west], [north, east]])
+    return _script(fmap)
+
+
 def results_map(lat: float, lon: float, results: list[dict], radius_km: float | None,
                 vocab: Vocabulary) -> MapScript:  # fmt: skip
-    """The Folium map of ``results`` around the searcher at (lat, lon)."""
+    """The Folium map of ``results`` around the searcher at (lat, lon).
+
+    Zoomed out beyond its first view, ``static/map.js`` adds the clusters of every other
+    service (the list's own services keep their numbered markers)."""
     from mapservice.i18n import current_locale
 
     locale = current_locale()
     farthest = max((float(r["distance_km"]) for r in results), default=5.0)
     shown_radius = radius_km if radius_km is not None else farthest
-    tiles_url = current_app.config.get("TILES_URL") or None
-    fmap = folium.Map(
-        location=[lat, lon],
-        zoom_start=_zoom_for(shown_radius),
-        tiles=None,
-        control_scale=True,
-        prefer_canvas=False,
-    )
-    # Nothing from a CDN: the page links Leaflet from the app, and no jQuery/Bootstrap at all.
-    fmap.default_js = []
-    fmap.default_css = []
-    if tiles_url:
-        folium.TileLayer(
-            tiles=tiles_url, attr=current_app.config.get("TILES_ATTRIBUTION", ""), max_zoom=19,
-        ).add_to(fmap)  # fmt: skip
+    fmap = _base_map(lat, lon, _zoom_for(shown_radius))
     folium.Circle(
         location=[lat, lon], radius=shown_radius * 1000, color="#0b5cad", weight=2,
         fill=True, fill_opacity=0.05, interactive=False,
@@ -139,6 +162,4 @@ def results_map(lat: float, lon: float, results: list[dict], radius_km: float | 
         south, west = min(p[0] for p in points), min(p[1] for p in points)
         north, east = max(p[0] for p in points), max(p[1] for p in points)
         fmap.fit_bounds([[south, west], [north, east]], padding=(24, 24), max_zoom=16)
-    figure = fmap.get_root()
-    figure.render()
-    return MapScript(fmap.get_name(), Markup(figure.script.render()))
+    return _script(fmap)

@@ -13,7 +13,7 @@ from mapservice.extensions import db
 from mapservice.http_cache import canonical_coordinate
 from mapservice.i18n import current_locale
 from mapservice.public import bp, presenters
-from mapservice.public.maps import results_map
+from mapservice.public.maps import region_map, results_map
 from mapservice.queries.places import nearest_place, search_places
 from mapservice.queries.services import NearbyFilters, nearest_services, public_service
 from mapservice.queries.vocabulary import vocabulary
@@ -187,7 +187,8 @@ def service_page(service_id: int):
 
 @bp.get("/map")
 def map_page():
-    """A Folium map of the same results as /search, with the searcher's position and radius."""
+    """A Folium map of the same results as /search, with the searcher's position and radius;
+    without a position, the country-wide map of every service (clustered by the server)."""
     search = SearchRequest(request.args)
     status = 400 if search.problems else 200
     place, _alternatives, located = _locate(search)
@@ -199,6 +200,8 @@ def map_page():
             hide_after_days=current_app.config["VERIFY_HIDE_DAYS"],
         )  # fmt: skip
         script = results_map(search.lat, search.lon, results, search.radius_km, vocabulary())
+    else:
+        script = region_map()
     return (
         render_template(
             "map.html", search=search, results=results, place=place, located=located, map=script,

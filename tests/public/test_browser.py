@@ -349,3 +349,55 @@ def test_service_worker_snaps_precise_links_itself(phone, site):
     assert page.url == p.base + "/search?lat=14.906&lon=-92.263&category=protection"
     assert "Asesoría legal cercana" in card_names(page)
     p.context.set_offline(False)
+
+
+def clusters_asked(p: Phone) -> list[str]:
+    return [u for u in p.requests if "/api/v1/services/clusters?" in u]
+
+
+def test_country_wide_map_draws_server_clusters(phone, site, committed_services):
+    # One service alone in Tijuana, far from Tapachula's: a single point named with hostile CSO text.
+    hostile = "<img src=x onerror=window.__pwned=1>${alert(1)}\\`;alert(2)//"
+    (lone,) = committed_services(listing(organization="Walk Org", name=hostile, lat=32.52, lon=-117.03))
+    p = phone()
+    page = p.go("/map")
+    page.wait_for_selector(".cluster")
+    assert len(clusters_asked(p)) == 1  # one request for the whole screen, nothing per service
+    # Tapachula's five services are one numbered circle; Tijuana's one is a point.
+    assert page.locator(".cluster").all_inner_texts() == ["5"]
+    assert page.locator(".cluster").first.get_attribute("title") == "5 servicios aquí. Acércate."
+    assert "servicios en esta vista" in page.locator("[data-clusters-status]").inner_text()
+    p.shot("map-country-wide")
+    point = page.locator("path.leaflet-interactive")
+    assert point.count() == 1
+    point.dispatch_event("click")
+    popup = page.locator(".leaflet-popup-content a")
+    popup.wait_for()
+    assert popup.inner_text() == hostile and popup.get_attribute("href") == f"/services/{lone}"
+    page.wait_for_timeout(300)
+    assert p.dialogs == [] and page.locator("img[src='x']").count() == 0
+    assert page.evaluate("() => window.__pwned === undefined")
+    # Tapping a cluster zooms in on it and asks for the finer clusters of the new view.
+    page.locator(".cluster").first.dispatch_event("click")
+    page.wait_for_function("n => document.querySelectorAll('.cluster, path.leaflet-interactive').length > 0", arg=0)
+    page.wait_for_load_state("networkidle")
+    assert len(clusters_asked(p)) == 2
+    assert p.third_party() == [] and [e for e in p.errors if "404" not in e] == []
+
+
+def test_results_map_shows_clusters_once_zoomed_out(phone, site, committed_services):
+    committed_services(*[listing(organization="Walk Org", name=f"Otro {i}", lat=15.2 + i / 100, lon=-92.4)
+                         for i in range(30)])  # fmt: skip
+    p = phone()
+    page = p.go("/map?lat=14.906&lon=-92.263&category=protection.legal")
+    page.wait_for_selector(".leaflet-marker-icon")
+    results = page.locator(".leaflet-marker-icon:not(.cluster)").count()
+    assert clusters_asked(p) == [] and page.locator(".cluster").count() == 0  # its own view: the list's markers
+    page.evaluate("() => window[document.querySelector('[data-clusters-url]').id].zoomOut(3)")
+    page.wait_for_selector(".cluster")
+    page.wait_for_load_state("networkidle")
+    (asked,) = clusters_asked(p)
+    assert "category=protection.legal" in asked and "zoom=" in asked
+    assert page.locator(".leaflet-marker-icon:not(.cluster)").count() == results  # numbered markers stay
+    p.shot("map-zoomed-out")
+    assert p.third_party() == []

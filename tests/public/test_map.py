@@ -27,6 +27,7 @@ def test_map_page_serves_everything_itself(client, session, app):
     assets = [u for u in urls if "/vendor/" in u or "/static/" in u]
     assert any(u.startswith("/vendor/leaflet/leaflet.js?v=") for u in assets)
     assert any(u.startswith("/vendor/leaflet/leaflet.css?v=") for u in assets)
+    assert any(u.startswith("/static/map.js?v=") for u in assets)  # zoomed out: server clusters
     external = {u for u in re.findall(r'https?://[^"\'\s)]+', page)}
     assert external <= {"https://tiles.example.test/{z}/{x}/{y}.png", "https://www.google.com/search?q=clima"}
     for forbidden in ("cdn.", "jquery", "bootstrap", "awesome-markers", "unpkg", "jsdelivr"):
@@ -51,8 +52,7 @@ def test_hostile_text_stays_inert_in_the_map_script(client, session):
           for i, text in enumerate(HOSTILE)],
     )  # fmt: skip
     page = client.get(f"/map?{TAPACHULA}").get_data(as_text=True)
-    body = scripts(page)
-    map_script = body[-1]
+    (map_script,) = [script for script in scripts(page) if "L.map(" in script]
     # Outside JSON string literals the script has no template literal and no interpolation:
     # every CSO text reaches JavaScript as a double-quoted JSON string, where it is inert.
     outside_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', map_script)
@@ -64,12 +64,29 @@ def test_hostile_text_stays_inert_in_the_map_script(client, session):
     popups = [json.loads(s) for s in re.findall(r'bindPopup\(("(?:[^"\\]|\\.)*")', map_script)]
     assert any("&lt;img src=x onerror=alert(3)&gt;" in p for p in popups)
     assert any("${alert(1)}" in p for p in popups)  # inert inside a JSON string
-    assert page.count("<script") == 3  # app.js, leaflet.js, the map
+    assert page.count("<script") == 4  # app.js, leaflet.js, the map, map.js (clusters)
 
 
-def test_map_without_position_asks_for_one(client):
+def test_map_without_position_is_the_country_wide_map(client, session):
+    make_services(session, *[listing(name=f"Svc {i}", lat=14.9 + i / 100) for i in range(30)])
     page = client.get("/map?category=protection", headers={"Accept-Language": "en"}).get_data(as_text=True)
-    assert "Tell us where you are" in page and "L.map(" not in page
+    # The whole region, no service in the page itself: static/map.js asks the server for
+    # clusters of what is on screen (at most 2,000 points, whatever the number of services).
+    assert "L.map(" in page and "fitBounds" in page and "L.marker(" not in page
+    assert "Svc 1" not in page
+    assert re.search(r'data-clusters-url="/api/v1/services/clusters"\s+data-category="protection"\s+data-country-wide', page)
+    assert re.search(r'<script src="/static/map\.js\?v=\w+" defer>', page)
+    # Without JavaScript the page still asks where the visitor is, with the plain forms.
+    assert "Tell us where you are" in page and 'action="/search"' in page
+    assert "The map needs JavaScript" in page
+
+
+def test_results_map_names_its_results_for_the_cluster_layer(client, session):
+    ids = make_services(session, listing(name="Uno"), listing(name="Dos", lat=14.92))
+    page = client.get(f"/map?{TAPACHULA}").get_data(as_text=True)
+    listed = re.search(r'data-result-ids="([\d ]*)"', page).group(1).split()
+    assert sorted(map(int, listed)) == sorted(ids)
+    assert "data-country-wide" not in page
 
 
 def test_map_bad_values_are_400(client):
