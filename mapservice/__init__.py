@@ -49,11 +49,13 @@ def register_security(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     """Bind the bare extension instances of ``extensions.py`` to the app."""
     from mapservice import db_routing, i18n
+    from mapservice.assets import configure_compression
     from mapservice.extensions import compress, db, migrate
 
     db_routing.init_app(app)  # the read bind must exist before db.init_app
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()))
+    configure_compression(app)
     compress.init_app(app)
     i18n.init_app(app)
 
