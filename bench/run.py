@@ -82,7 +82,7 @@ class Results:
     explain: dict[str, str] = field(default_factory=dict)
     coverage: dict[str, object] = field(default_factory=dict)
     clusters: dict[str, object] = field(default_factory=dict)
-    first_load: dict[str, dict[str, int]] = field(default_factory=dict)
+    first_load: dict[str, dict[str, object]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -498,32 +498,59 @@ def measure_clusters(port: int, results: Results) -> None:
 
 
 ASSET_RE = re.compile(r"""<(?:link[^>]+href|script[^>]+src|img[^>]+src)=["']([^"']+)["']""", re.IGNORECASE)
+BROWSER_ENCODINGS = "gzip, deflate, br, zstd"  # what Chromium offers
+# What Leaflet's default marker icon loads (its path comes from leaflet.css's URL).
+LEAFLET_MARKER_IMAGES = ("images/marker-icon.png", "images/marker-shadow.png")
+# The clusters request of the country-wide map on a phone: the seven countries' box widened to
+# whole grid cells of zoom 2 (static/map.js asks one zoom level coarser than the map's 3).
+REGION_CLUSTERS = "/api/v1/services/clusters?bbox=-135,0,-67.5,33.75&zoom=2"
 
 
 def measure_first_load(port: int, lat: float, lon: float, results: Results) -> None:
-    """Bytes a first visit downloads: the page plus its same-origin CSS/JS/images,
-    compressed as a browser would ask (``Accept-Encoding: gzip, br``) and uncompressed."""
-    for name, path in (("/search", f"/search?lat={lat}&lon={lon}"), ("/map", f"/map?lat={lat}&lon={lon}")):
-        status, headers, body, _ = get(port, path, {"Accept-Encoding": "gzip, br", "Accept-Language": "es"})
-        if status in (301, 302, 303, 307, 308):
+    """Bytes a first visit downloads, compressed as a browser asks (br/gzip) and uncompressed:
+    the page, its same-origin CSS/JS/images (Leaflet's marker images where the map has
+    markers), the clusters JSON of the country-wide map, and what the service worker that
+    app.js registers fetches on install (/sw.js and /offline; its assets are cached already).
+    The page is asked for at canonical (3-decimal) coordinates, as the site's links write
+    them; ``redirects`` counts the redirects followed (0 on the site's normal path)."""
+    import html as html_module
+    from urllib.parse import urljoin
+
+    spot = f"lat={round(lat, 3):g}&lon={round(lon, 3):g}"
+    pages = (("/search", f"/search?{spot}"), ("/map", f"/map?{spot}"), ("/map (country-wide)", "/map"))
+    for name, path in pages:
+        redirects = 0
+        status, headers, body, _ = get(port, path, {"Accept-Encoding": BROWSER_ENCODINGS, "Accept-Language": "es"})
+        while status in (301, 302, 303, 307, 308) and redirects < 3:
+            redirects += 1
             path = headers["location"].replace(f"http://127.0.0.1:{port}", "")
-            status, headers, body, _ = get(port, path, {"Accept-Encoding": "gzip, br", "Accept-Language": "es"})
-        if status == 404:
-            results.first_load[name] = {"skipped": 1}
+            status, headers, body, _ = get(port, path, {"Accept-Encoding": BROWSER_ENCODINGS, "Accept-Language": "es"})
+        if status != 200:
+            results.first_load[name] = {"skipped": status}
             continue
         _, _, plain, _ = get(port, path, {"Accept-Language": "es"})
-        wire, raw, count = len(body), len(plain), 1
-        for asset in dict.fromkeys(ASSET_RE.findall(plain.decode("utf-8", "replace"))):
+        page = plain.decode("utf-8", "replace")
+        fig = {"wire_bytes": len(body), "raw_bytes": len(plain), "requests": 1, "redirects": redirects,
+               "page_wire_bytes": len(body), "encoding": headers.get("content-encoding", "none")}  # fmt: skip
+        assets = [html_module.unescape(a) for a in ASSET_RE.findall(page)]
+        leaflet_css = next((a for a in assets if a.split("?")[0].endswith("/leaflet.css")), None)
+        if leaflet_css and "L.marker(" in page:
+            assets += [urljoin(leaflet_css.split("?")[0], image) for image in LEAFLET_MARKER_IMAGES]
+        if name.endswith("(country-wide)"):
+            assets.append(REGION_CLUSTERS)
+        if any(a.startswith("/static/app.js") for a in assets):  # it registers the service worker
+            assets += ["/sw.js", "/offline"]
+        for asset in dict.fromkeys(assets):
             if asset.startswith(("http://", "https://", "//", "data:")):
                 continue
             asset_path = asset if asset.startswith("/") else "/" + asset
-            s1, _, compressed, _ = get(port, asset_path, {"Accept-Encoding": "gzip, br"})
-            s2, _, uncompressed, _ = get(port, asset_path)
-            if s1 == 200:
-                wire += len(compressed)
-                raw += len(uncompressed)
-                count += 1
-        results.first_load[name] = {"wire_bytes": wire, "raw_bytes": raw, "requests": count}
+            s1, _, compressed, _ = get(port, asset_path, {"Accept-Encoding": BROWSER_ENCODINGS, "Accept-Language": "es"})
+            s2, _, uncompressed, _ = get(port, asset_path, {"Accept-Language": "es"})
+            if s1 == 200 and s2 == 200:
+                fig["wire_bytes"] += len(compressed)
+                fig["raw_bytes"] += len(uncompressed)
+                fig["requests"] += 1
+        results.first_load[name] = fig
 
 
 # --------------------------------------------------------------------------- report
@@ -657,12 +684,17 @@ def render(results: Results) -> str:
             f"{c['services']:,} services sent as {c['points']:,} points (cap 2,000), {c['bytes']:,} bytes "
             f"({c['gzip_bytes']:,} gzipped); median {c['median_s'] * 1000:.0f} ms, max {c['max_s'] * 1000:.0f} ms over 5 calls."
         )
-    lines += ["", "## First load (page + same-origin CSS/JS/images)", "", "| page | requests | bytes on the wire (br/gzip) | bytes uncompressed |", "|---|---:|---:|---:|"]
+    lines += ["", "## First load (page + same-origin CSS/JS/images + service worker install, br/gzip as Chromium asks)", "",
+              "| page | requests | redirects | page on the wire | all on the wire | uncompressed | wire / uncompressed |",
+              "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for page, fig in r.first_load.items():
         if "skipped" in fig:
-            lines.append(f"| `{page}` | not on this branch (404) | | |")
+            lines.append(f"| `{page}` | answered {fig['skipped']} | | | | | |")
         else:
-            lines.append(f"| `{page}` | {fig['requests']} | {fig['wire_bytes']:,} | {fig['raw_bytes']:,} |")
+            lines.append(
+                f"| `{page}` | {fig['requests']} | {fig['redirects']} | {fig['page_wire_bytes']:,} ({fig['encoding']}) | "
+                f"{fig['wire_bytes']:,} | {fig['raw_bytes']:,} | {fig['wire_bytes'] / fig['raw_bytes']:.2f} |"
+            )
     for variant in r.explain:
         lines += ["", f"## Plan of the app's nearby query ({variant})", "", "```", r.explain[variant], "```"]
     if r.notes:
