@@ -192,7 +192,11 @@ def test_tapachula_walk_without_javascript(phone, site):
     page.get_by_role("link", name="Mapa", exact=True).tap()
     page.wait_for_url(re.compile(r"/map\?"))
     assert page.locator("ol.map-list li").count() == len(names)
+    assert page.locator(".map").is_hidden()  # no empty box where the map would be
     p.shot("map-nojs")
+    # The country-wide map without JavaScript: the plain town form, no empty map.
+    page = p.go("/map")
+    assert page.locator(".map").is_hidden() and page.get_by_label("Tu ciudad o pueblo").is_visible()
     # The quick exit is a plain link without JavaScript.
     assert page.locator("a.exit").get_attribute("href").startswith("https://")
     assert p.third_party() == []
@@ -262,7 +266,7 @@ def test_axe_core_finds_no_serious_violation(phone, site):
     p = phone(bypass_csp=True)
     problems = {}
     for path in ("/", "/search?q=Tapachula", "/search?lat=14.906&lon=-92.263&category=training.digital&radius_km=5",
-                 f"/services/{site['ids'][0]}", f"/services/{site['ids'][2]}", "/map?q=Tapachula", "/offline"):
+                 f"/services/{site['ids'][0]}", f"/services/{site['ids'][2]}", "/map?q=Tapachula", "/map", "/offline"):
         p.go(path)
         results = axe.run(p.page)
         bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3])
