@@ -9,6 +9,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import text
 
+from mapservice.http_cache import snap
 from mapservice.maps import js_text
 from mapservice.services.coverage_export import safe_cell
 from tests.factories import listing, make_services
@@ -81,6 +82,9 @@ def test_dashboard_shows_gaps_table_towns_and_freshness(client, login, honduras,
     assert "Atlántida" in page and 'class="num zero"' in page
     assert "La Ceiba" in page  # more than 50 km from Tegucigalpa and San Pedro Sula
     assert re.search(r'href="/search\?lat=15\.7\d+&amp;lon=-86\.7\d+&amp;category=protection.legal"', page)
+    # Canonical search coordinates (3 decimals): the link is never redirected.
+    towns = re.findall(r'href="/search\?lat=([-\d.]+)&amp;lon=([-\d.]+)', page)
+    assert towns and all(snap(lat) == lat and snap(lon) == lon for lat, lon in towns)
     assert "Org HN" in page  # freshness: the organization and area with a stale listing
     assert "1 of 3 listings are not verified recently." in page
     assert "estimate" in page and '<svg class="bar-chart"' in page
