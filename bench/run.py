@@ -211,6 +211,10 @@ def gunicorn(target: str, url: str, workers: int, worker_class: str, threads: in
         SECRET_KEY=secrets.token_urlsafe(32),
         MAPSERVICE_ENV="production",
         PYTHONWARNINGS="ignore",
+        # The per-IP public limit stays on and is counted in Redis, as in production, but
+        # high enough for one load generator on 127.0.0.1 (production: 300 per minute).
+        MAPSERVICE_PUBLIC_RATE_LIMIT="10000000 per minute",
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
     )
     cmd = [
         str(Path(sys.executable).parent / "gunicorn"),
@@ -321,16 +325,21 @@ def measure_latency(app_port: int, ref_port: int, points, results: Results) -> N
 
 
 def measure_sql(url: str, points, results: Results) -> None:
-    """The two queries alone over one psycopg connection (no HTTP, no Python web stack)."""
+    """The two queries alone over one psycopg connection (no HTTP, no Python web stack),
+    with JIT off as the app's connections have it (mapservice/config.py)."""
     from mapservice.queries.services import NearbyFilters, nearest_services_sql
 
     ref_sql = open(ROOT / "bench" / "reference.py").read().split('SQL = """', 1)[1].split('"""', 1)[0]
     rng = random.Random(9)
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True, options="-c jit=off") as conn:
         for variant, category in (("all", None), ("category", CATEGORY)):
             samples: dict[str, list[float]] = {"app": [], "ref": []}
+            key = conn.execute("SELECT hashtext(%s)", (category,)).fetchone()[0] if category else None
             for lat, lon in points:
-                sql, params = nearest_services_sql(lat, lon, NearbyFilters(category=category), 20)
+                # The API's own statement: the body built in SQL, the category key known.
+                sql, params = nearest_services_sql(
+                    lat, lon, NearbyFilters(category=category), 20, as_json=True, category_key=key
+                )
                 # SQLAlchemy's :name style to psycopg's %(name)s.
                 app_sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
                 order = ["app", "ref"]
@@ -350,9 +359,12 @@ def explain(url: str, lat: float, lon: float, results: Results) -> None:
     """``EXPLAIN (ANALYZE, BUFFERS)`` of the app's nearby query, with and without a category."""
     from mapservice.queries.services import NearbyFilters, nearest_services_sql
 
-    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True, options="-c jit=off") as conn:
         for variant, category in (("all", None), ("category", CATEGORY)):
-            sql, params = nearest_services_sql(lat, lon, NearbyFilters(category=category), 20)
+            key = conn.execute("SELECT hashtext(%s)", (category,)).fetchone()[0] if category else None
+            sql, params = nearest_services_sql(
+                lat, lon, NearbyFilters(category=category), 20, as_json=True, category_key=key
+            )
             app_sql = re.sub(r"(?<![:\w]):(\w+)", r"%(\1)s", sql.replace("%", "%%"))
             conn.execute(app_sql, params).fetchall()  # warm
             plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + app_sql, params).fetchall()

@@ -27,6 +27,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         register_commands,
         register_accounts,
         register_http_cache,
+        register_fast_path,
     ):
         register(app)
     return app
@@ -37,6 +38,13 @@ def register_http_cache(app: Flask) -> None:
     from mapservice import http_cache
 
     http_cache.init_app(app)
+
+
+def register_fast_path(app: Flask) -> None:
+    """Plain nearby-API requests answered below Flask's per-request machinery."""
+    from mapservice.fastpath import install_fast_path
+
+    install_fast_path(app)
 
 
 def register_security(app: Flask) -> None:

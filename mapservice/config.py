@@ -65,7 +65,10 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "QUICK_EXIT_URL": env.get("MAPSERVICE_QUICK_EXIT_URL", DEFAULT_QUICK_EXIT_URL),
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
-        "RATELIMIT_HEADERS_ENABLED": True,
+        # X-RateLimit-* headers cost two more round trips to the store per request, so
+        # Flask-Limiter does not write them; consumers.py adds them where they help (writes,
+        # sign-in, every 429), never on the public reads that carry the load.
+        "RATELIMIT_HEADERS_ENABLED": False,
         # Redis down: limits are counted in this process's memory until Redis answers again
         # (re-checked with back-off), and no storage error ever reaches a visitor.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
@@ -83,8 +86,8 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "VERIFY_HIDE_DAYS": int(env.get("MAPSERVICE_VERIFY_HIDE_DAYS", "365")),
         "DATA_LICENSE": env.get("MAPSERVICE_DATA_LICENSE", "CC-BY-4.0"),
         "PUBLIC_RATE_LIMIT": env.get("MAPSERVICE_PUBLIC_RATE_LIMIT", "300 per minute"),
-        # Flask-Limiter would overwrite every response's Retry-After (a 503's too) with its
-        # window; it writes this header instead and consumers.py copies it onto 429s only.
+        # Should Flask-Limiter's headers be turned on again: it would overwrite every
+        # response's Retry-After (a 503's too) with its window, so it writes this one instead.
         "RATELIMIT_HEADER_RETRY_AFTER": "X-RateLimit-Retry-After",
     }
 

@@ -7,12 +7,18 @@ the limit gets a 429 JSON error with ``Retry-After``.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, request
+import math
+import time
+
+from flask import Blueprint, Flask, current_app, g, request
 from flask_cors import CORS
 from flask_limiter.util import get_remote_address
 
 PUBLIC_PREFIXES = ("/api/v1/", "/api/openapi.json", "/ogc", "/hsds")
 CACHE_SECONDS = 60
+# Response headers a browser script of another origin may read (CORS).
+EXPOSE_HEADERS = ["ETag", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"]
+EXPOSED_HEADERS = ", ".join(EXPOSE_HEADERS)
 
 
 def is_public_read() -> bool:
@@ -40,6 +46,30 @@ def limit_public_reads(blueprint: Blueprint) -> None:
         key_func=get_remote_address,
         exempt_when=lambda: request.method not in ("GET", "HEAD"),
     )(blueprint)
+
+
+def add_rate_limit_headers(response):
+    """``X-RateLimit-Limit/-Remaining/-Reset`` on writes, sign-in and every 429, and there
+    ``Retry-After`` in seconds.  Public reads go without: reading the window back costs two
+    round trips to the limit store per request, on the path that carries the load."""
+    if response.status_code != 429 and g.get("public_read", False):
+        return response
+    from mapservice.extensions import limiter
+
+    current = limiter.current_limit
+    if current is None:
+        return response
+    try:
+        reset_at = int(current.reset_at)
+        remaining = current.remaining
+    except Exception:  # noqa: BLE001 (the store went away mid-request: the limit still held)
+        return response
+    response.headers["X-RateLimit-Limit"] = str(current.limit.amount)
+    response.headers["X-RateLimit-Remaining"] = str(remaining)
+    response.headers["X-RateLimit-Reset"] = str(reset_at)
+    if response.status_code == 429:
+        response.headers["Retry-After"] = str(max(1, math.ceil(current.reset_at - time.time())))
+    return response
 
 
 def add_validators(response):
@@ -74,11 +104,12 @@ def init_app(app: Flask) -> None:
         origins="*",
         send_wildcard=True,
         methods=["GET", "HEAD", "OPTIONS"],
-        expose_headers=["ETag", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+        expose_headers=EXPOSE_HEADERS,
         supports_credentials=False,
         max_age=86400,
     )
     app.after_request(add_validators)
+    app.after_request(add_rate_limit_headers)  # runs first: add_validators sees its Retry-After
 
 
 __all__ = ["CORS", "init_app", "limit_public_reads"]

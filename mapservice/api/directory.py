@@ -10,19 +10,31 @@ from mapservice.errors import APIError
 from mapservice.extensions import db
 from mapservice.http_cache import canonical_coordinate, canonical_url
 from mapservice.queries.places import place_json, search_places
-from mapservice.queries.services import NearbyFilters, nearest_services, public_service, service_json
-from mapservice.queries.vocabulary import vocabulary
+from mapservice.queries.services import NearbyFilters, nearest_services_json, public_service, service_json
+from mapservice.queries.vocabulary import Vocabulary, vocabulary
 
 
-def nearby_filters(args) -> NearbyFilters:
+def nearby_filters(args, vocab: Vocabulary | None = None) -> NearbyFilters:
     """Parse the filters shared by the API and the search page."""
-    vocab = vocabulary()
+    vocab = vocab or vocabulary()
     return NearbyFilters(
         category=code_param(args, "category", vocab.category_codes),
         population=code_param(args, "population", vocab.population_codes),
         language=code_param(args, "language"),
         radius_km=float_param(args, "radius_km", 0.001, 20000),
     )
+
+
+def parse_nearby_args(args, vocab: Vocabulary | None = None) -> tuple[float, float, NearbyFilters, int]:
+    """The nearby API's query string as (lat, lon, filters, limit), or :class:`APIError`
+    (also used by ``mapservice/fastpath.py``, which must parse exactly as the view does);
+    lat and lon are snapped to their canonical 3 decimals."""
+    lat = float_param(args, "lat", -90, 90, required=True)
+    lon = float_param(args, "lon", -180, 180, required=True)
+    lat, lon = float(canonical_coordinate(lat)), float(canonical_coordinate(lon))
+    filters = nearby_filters(args, vocab)
+    limit = int_param(args, "limit", 1, 100, 20)
+    return lat, lon, filters, limit
 
 
 @bp.get("/v1/services/nearby")
@@ -32,17 +44,15 @@ def services_nearby():
 
     The search point is lat/lon rounded to 3 decimals (about 110 m), as on the search page:
     the contract answers this URL with the results (no redirect), so a more precise request
-    gets the results of the canonical point and its URL in ``Content-Location``.
+    gets the results of the canonical point and its URL in ``Content-Location``.  Plain
+    requests with canonical coordinates are answered by ``mapservice/fastpath.py`` before
+    they reach Flask; this view answers the rest (and the fast path's first of each kind).
     """
-    lat = float_param(request.args, "lat", -90, 90, required=True)
-    lon = float_param(request.args, "lon", -180, 180, required=True)
-    lat, lon = float(canonical_coordinate(lat)), float(canonical_coordinate(lon))
-    filters = nearby_filters(request.args)
-    limit = int_param(request.args, "limit", 1, 100, 20)
-    rows = nearest_services(
+    lat, lon, filters, limit = parse_nearby_args(request.args)
+    body = nearest_services_json(
         db.session, lat, lon, filters, limit, hide_after_days=current_app.config["VERIFY_HIDE_DAYS"]
     )
-    response = jsonify({"results": [service_json(r) for r in rows]})
+    response = current_app.response_class(body + "\n", mimetype="application/json")
     canonical = canonical_url()
     if canonical is not None:
         response.headers["Content-Location"] = canonical

@@ -6,11 +6,13 @@ point does not even reach the Python process of a public request.
 """
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 # How many planar KNN candidates to take per wanted result before the exact geodesic pass.
@@ -32,6 +34,21 @@ EXPORT_COLUMNS = """
     o.description AS organization_description, sal.id AS service_at_location_id, l.id AS location_id
 """
 
+# service_json()'s shape in SQL, over ``PUBLIC_JOINS`` and the ranked ``top.d`` (metres).
+SERVICE_JSON_SQL = """json_build_object(
+    'id', s.id, 'name', s.name,
+    'organization', json_build_object('id', o.id, 'name', o.name),
+    'categories', s.categories,
+    'distance_km', round((top.d / 1000.0)::numeric, 3),
+    'location', json_build_object(
+        'lat', round(ST_Y(l.public_geom)::numeric, 6), 'lon', round(ST_X(l.public_geom)::numeric, 6),
+        'approximate', s.confidential,
+        'address', CASE WHEN s.confidential THEN NULL ELSE l.address END),
+    'phone', s.phone, 'whatsapp', s.whatsapp, 'email', s.email, 'website', s.website,
+    'languages', s.languages, 'populations', s.populations, 'free', s.free, 'hours', s.hours,
+    'last_verified', s.last_verified, 'description', s.description,
+    'country', l.declared_country, 'demo', (s.is_demo OR o.is_demo))"""
+
 PUBLIC_JOINS = """
     service s
     JOIN organization o ON o.id = s.organization_id
@@ -45,6 +62,13 @@ PUBLIC_WHERE = """
 """
 
 
+@functools.lru_cache(maxsize=512)
+def _text(sql: str) -> TextClause:
+    """``text(sql)``, parsed once per distinct statement (its bind-parameter scan costs
+    more than the rest of the Python side of a nearby query)."""
+    return text(sql)
+
+
 @dataclass(frozen=True)
 class NearbyFilters:
     """What a visitor narrowed the search to; every field is optional."""
@@ -55,18 +79,37 @@ class NearbyFilters:
     radius_km: float | None = None
 
 
-def _search_filter_sql(filters: NearbyFilters) -> str:
+_category_keys: dict[str, int] = {}
+
+
+def category_key(session: Session, code: str) -> int:
+    """``hashtext(code)``, the int that ``nearby_search.category_keys`` holds for a category
+    code (asked of the database once per code and process: the hash is PostgreSQL's)."""
+    key = _category_keys.get(code)
+    if key is None:
+        key = _category_keys[code] = session.execute(text("SELECT hashtext(:code)"), {"code": code}).scalar_one()
+    return key
+
+
+def _search_filter_sql(filters: NearbyFilters, category_key: int | None = None) -> str:
     """Conditions on ``nearby_search ns`` (public rows only; the category is an index condition)."""
     parts = ["ns.last_verified IS NULL OR ns.last_verified >= :verified_since"]
     if filters.category:
         # category_keys holds each code and its ancestors (migration 0004), so a code
-        # matches itself and everything below it.
-        parts.append("ns.category_keys @> ARRAY[hashtext(CAST(:category AS text))]")
+        # matches itself and everything below it.  A known key is written into the text
+        # (an int): the cached generic plan then knows it, as a custom plan would.
+        if category_key is not None:
+            parts.append(f"ns.category_keys @> '{{{int(category_key)}}}'::int[]")
+        else:
+            parts.append("ns.category_keys @> ARRAY[hashtext(CAST(:category AS text))]")
     if filters.population:
         parts.append("CAST(:population AS varchar) = ANY(ns.populations)")
     if filters.language:
         parts.append("CAST(:language AS varchar) = ANY(ns.languages)")
     if filters.radius_km is not None:
+        # The planar reach of the radius is an index condition of the KNN scan (a sparse
+        # area does not walk the whole index); the geodesic test is exact.
+        parts.append("ST_DWithin(ns.public_geom, (SELECT pt FROM q), :radius_deg)")
         parts.append("ST_DWithin(ns.public_geom::geography, (SELECT pt FROM q)::geography, :radius_m)")
     return " AND ".join(f"({p.strip()})" for p in parts)
 
@@ -89,13 +132,15 @@ def _filter_sql(filters: NearbyFilters) -> str:
     return " AND ".join(f"({p.strip()})" for p in parts)
 
 
-def _params(filters: NearbyFilters, verified_since: date) -> dict[str, Any]:
+def _params(filters: NearbyFilters, verified_since: date, lat: float | None = None) -> dict[str, Any]:
+    radius_m = filters.radius_km * 1000 if filters.radius_km is not None else None
     return {
         "category": filters.category,
         "category_prefix": f"{filters.category}.%" if filters.category else None,
         "population": filters.population,
         "language": filters.language,
-        "radius_m": filters.radius_km * 1000 if filters.radius_km is not None else None,
+        "radius_m": radius_m,
+        "radius_deg": planar_reach_degrees(lat, radius_m) if radius_m is not None and lat is not None else None,
         "verified_since": verified_since,
     }
 
@@ -116,13 +161,70 @@ def nearest_services(
 ) -> list[dict[str, Any]]:
     """The ``limit`` public services nearest to (lat, lon), in exact geodesic order.
 
-    Planar KNN on the GiST index (``<->``, index-ordered) gives ``CANDIDATE_FACTOR`` x
-    ``limit`` candidates; the k-th smallest geodesic distance among them bounds the true
-    k-th nearest, so an ``ST_DWithin`` on the geography index over that radius holds every
-    true result, which is then ranked by spheroidal ``ST_Distance``.  Ties break by id.
+    One round trip: planar KNN on the GiST index (``<->``, index-ordered) takes
+    ``CANDIDATE_FACTOR`` x ``limit`` candidates, which are ranked by spheroidal
+    ``ST_Distance``.  The database then proves the candidates hold every true result
+    (see :func:`planar_reach_degrees`); in the rare case it cannot, the same statement
+    ranks every service inside the proven planar radius instead.  Ties break by id.
     """
-    sql, params = nearest_services_sql(lat, lon, filters, limit, hide_after_days=hide_after_days)
-    return [dict(r) for r in session.execute(text(sql), params).mappings()]
+    key = category_key(session, filters.category) if filters.category else None
+    sql, params = nearest_services_sql(lat, lon, filters, limit, hide_after_days=hide_after_days, category_key=key)
+    return [dict(r) for r in session.execute(_text(sql), params).mappings()]
+
+
+def nearest_services_json(
+    session: Session,
+    lat: float,
+    lon: float,
+    filters: NearbyFilters = NearbyFilters(),
+    limit: int = 20,
+    *,
+    hide_after_days: int = 365,
+) -> str:
+    """The nearby API's response body, ``{"results": [...]}``, built by PostgreSQL.
+
+    The same ranking as :func:`nearest_services`; each result is :func:`service_json`'s
+    shape, written in SQL (``SERVICE_JSON_SQL``) so that the hot path neither builds
+    Python rows nor encodes JSON (a test holds the two shapes equal).
+    """
+    key = category_key(session, filters.category) if filters.category else None
+    sql, params = nearest_services_sql(
+        lat, lon, filters, limit, hide_after_days=hide_after_days, as_json=True, category_key=key
+    )
+    return session.execute(_text(sql), params).scalar_one()
+
+
+# WGS84: equatorial radius and the smallest meridional radius of curvature a(1 - e²), in m.
+WGS84_A = 6378137.0
+WGS84_MERIDIAN_MIN = 6335439.327
+# Rounding headroom for the bound (spheroidal ST_Distance is exact to the nanometre).
+REACH_SAFETY = 1.0001
+
+
+def planar_reach_degrees(lat: float, meters: float) -> float:
+    """The planar distance, in degrees of (lat, lon), within which lies every point that
+    is at most ``meters`` (geodesic, WGS84) from a point at latitude ``lat``.
+
+    On the ellipsoid ds² = M² dφ² + (N cos φ)² dλ², with M ≥ a(1 - e²) and N ≥ a; a path
+    of length ≤ d from the query never leaves the band |φ| ≤ |lat| + d / a(1 - e²), where
+    cos φ is smallest at the band's edge.  So ds ≥ c·|d(φ, λ)| with
+    c = min(a(1 - e²), a·cos φ_edge), and planar distance ≤ d / c (radians).  Mirrored
+    in SQL by :func:`_planar_reach_sql`; past the poles' band it answers the whole globe.
+    """
+    band = abs(lat) + math.degrees(meters / WGS84_MERIDIAN_MIN)
+    if band >= 89.0:
+        return 360.0
+    scale = min(WGS84_MERIDIAN_MIN, WGS84_A * math.cos(math.radians(band)))
+    return math.degrees(meters * REACH_SAFETY / scale)
+
+
+def _planar_reach_sql(lat: str, meters: str) -> str:
+    """SQL twin of :func:`planar_reach_degrees` over two SQL expressions."""
+    band = f"(abs({lat}) + degrees(({meters}) / {WGS84_MERIDIAN_MIN}))"
+    return (
+        f"CASE WHEN {band} >= 89.0 THEN 360.0 ELSE degrees(({meters}) * {REACH_SAFETY} / "
+        f"LEAST({WGS84_MERIDIAN_MIN}, {WGS84_A} * cos(radians({band})))) END"
+    )
 
 
 def nearest_services_sql(
@@ -132,49 +234,77 @@ def nearest_services_sql(
     limit: int = 20,
     *,
     hide_after_days: int = 365,
+    candidate_factor: int = CANDIDATE_FACTOR,
+    as_json: bool = False,
+    category_key: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The SQL text and parameters of :func:`nearest_services` (the benchmark EXPLAINs it).
 
-    Both passes read ``nearby_search`` (one narrow row per public service-at-location,
-    kept by triggers) through GiST indexes that hold the category keys too, so a
-    category filter stays inside the index scan; only the ``limit`` winners are joined
-    to the directory tables, which re-check the public conditions.
+    ``cand`` reads ``nearby_search`` (one narrow row per public service-at-location, kept
+    by triggers) through the planar GiST index that holds the category keys too, so a
+    category filter stays inside the KNN scan.  With ``d_k`` the k-th smallest geodesic
+    distance among the candidates, every true result lies within the planar reach ``r``
+    of ``d_k``; when the KNN scan ran out of rows or its last candidate is farther than
+    ``r``, no row outside the candidates can beat them.  Otherwise (many services at one
+    spot, or a skewed neighbourhood) ``wide`` ranks every row within ``r``: a one-time
+    filter, so the planner skips that branch when the proof holds.  Only the ``limit``
+    winners are joined to the directory tables, which re-check the public conditions.
+    With ``as_json`` the statement returns the API's whole response body instead of rows;
+    ``category_key`` is :func:`category_key` of the category filter, when known.
     """
-    where = _search_filter_sql(filters)
+    since = verified_since(hide_after_days)
+    # The counts, the verification cut-off (a date) and the category key are written into
+    # the text, not bound: a cached generic plan then costs what a custom plan does, so
+    # PostgreSQL's plan cache settles on it and skips planning on every call (about 1 ms
+    # of a 2 ms query).  Only the point and the population/language/radius stay bound.
+    where = _search_filter_sql(filters, category_key).replace(":verified_since", f"DATE '{since.isoformat()}'")
+    limit, n_candidates = int(limit), int(limit) * int(candidate_factor)
+    select = (
+        f"SELECT json_build_object('results', coalesce(json_agg({SERVICE_JSON_SQL} ORDER BY top.d, s.id), "
+        "'[]'::json))::text AS body"
+        if as_json
+        else f"SELECT {PUBLIC_COLUMNS}, top.d / 1000.0 AS distance_km"
+    )
     sql = f"""
     WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt),
-    cand AS (
-      SELECT ns.public_geom FROM nearby_search ns
-       WHERE {where}
-       ORDER BY ns.public_geom <-> (SELECT pt FROM q)
-       LIMIT :n_candidates
-    ),
-    bound AS (
-      SELECT max(d) AS r FROM (
-        SELECT ST_Distance(cand.public_geom::geography, (SELECT pt FROM q)::geography) AS d
-          FROM cand ORDER BY d LIMIT :limit) k
-    ),
-    hits AS (
+    cand AS MATERIALIZED (
       SELECT ns.sal_id, ns.service_id,
+             ns.public_geom <-> (SELECT pt FROM q) AS planar,
              ST_Distance(ns.public_geom::geography, (SELECT pt FROM q)::geography) AS d
         FROM nearby_search ns
        WHERE {where}
-         AND ST_DWithin(ns.public_geom::geography, (SELECT pt FROM q)::geography,
-                        (SELECT r FROM bound) + 0.01)
-       ORDER BY d, ns.service_id
-       LIMIT :limit
-    )
-    SELECT {PUBLIC_COLUMNS}, hits.d / 1000.0 AS distance_km
-      FROM hits
-      JOIN service_at_location sal ON sal.id = hits.sal_id
+       ORDER BY ns.public_geom <-> (SELECT pt FROM q)
+       LIMIT {n_candidates}
+    ),
+    proof AS (
+      SELECT n < {n_candidates} OR planar_last > reach AS complete, reach
+        FROM (SELECT count(*) AS n, max(planar) AS planar_last,
+                     {_planar_reach_sql(":lat", f"(SELECT d FROM cand ORDER BY d LIMIT 1 OFFSET {limit - 1})")} AS reach
+                FROM cand) s
+    ),
+    hits AS (
+      SELECT sal_id, service_id, d FROM cand
+       WHERE (SELECT complete FROM proof)
+      UNION ALL
+      SELECT ns.sal_id, ns.service_id,
+             ST_Distance(ns.public_geom::geography, (SELECT pt FROM q)::geography) AS d
+        FROM nearby_search ns
+       WHERE NOT (SELECT complete FROM proof)
+         AND {where}
+         AND ST_DWithin(ns.public_geom, (SELECT pt FROM q), (SELECT reach FROM proof))
+    ),
+    top AS (SELECT * FROM hits ORDER BY d, service_id LIMIT {limit})
+    {select}
+      FROM top
+      JOIN service_at_location sal ON sal.id = top.sal_id
       JOIN service s ON s.id = sal.service_id
       JOIN organization o ON o.id = s.organization_id
       JOIN location l ON l.id = sal.location_id
-     WHERE {PUBLIC_WHERE}
-     ORDER BY hits.d, s.id
+     WHERE {PUBLIC_WHERE.replace(":verified_since", f"DATE '{since.isoformat()}'")}
+     {"" if as_json else "ORDER BY top.d, s.id"}
     """
-    params = _params(filters, verified_since(hide_after_days))
-    params.update(lat=lat, lon=lon, limit=limit, n_candidates=limit * CANDIDATE_FACTOR)
+    params = _params(filters, since, lat)
+    params.update(lat=lat, lon=lon)
     return sql, params
 
 

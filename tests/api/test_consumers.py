@@ -63,3 +63,24 @@ def test_per_ip_rate_limit_gives_429_with_retry_after(app, client, session):
     assert int(over.headers["Retry-After"]) > 0
     assert over.get_json()["error"]["code"]
     assert other_ip.status_code == 200
+
+
+def test_rate_limit_headers_on_writes_and_429s_not_on_public_reads(app, client, session):
+    """Public reads skip the X-RateLimit-* headers (two more store round trips each); a
+    write shows its limit, and a 429 says how long to wait in seconds."""
+    read = client.get("/ogc/conformance")
+    assert read.status_code == 200 and "X-RateLimit-Limit" not in read.headers
+    write = client.post("/api/v1/services", json={}, headers={"Authorization": "Bearer msk_" + "x" * 30})
+    assert write.status_code == 401
+    assert int(write.headers["X-RateLimit-Limit"]) > 0 and "X-RateLimit-Remaining" in write.headers
+    app.config["PUBLIC_RATE_LIMIT"] = "2 per minute"
+    try:
+        for _ in range(2):
+            client.get("/ogc/conformance")
+        over = client.get("/ogc/conformance")
+    finally:
+        app.config["PUBLIC_RATE_LIMIT"] = "100000 per minute"
+        limiter.reset()
+    assert over.status_code == 429
+    assert over.headers["X-RateLimit-Limit"] == "2" and over.headers["X-RateLimit-Remaining"] == "0"
+    assert 1 <= int(over.headers["Retry-After"]) <= 61  # the rest of the one-minute window

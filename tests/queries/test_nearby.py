@@ -5,7 +5,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from mapservice.queries.services import NearbyFilters, nearest_services
+from sqlalchemy import text
+
+from mapservice.queries.services import (
+    CANDIDATE_FACTOR,
+    NearbyFilters,
+    _planar_reach_sql,
+    nearest_services,
+    nearest_services_json,
+    nearest_services_sql,
+    planar_reach_degrees,
+    service_json,
+)
 from mapservice.services.importer import import_listings
 from tests.factories import listing
 
@@ -33,7 +44,15 @@ def brute_force(services, lat, lon, category=None, radius_km=None):
     return sorted(out)
 
 
-def check_against_oracle(session, services, lat, lon, filters, limit):
+def nearest_with_factor(session, lat, lon, filters, limit, candidate_factor):
+    """nearest_services with another candidate factor (1 makes the fallback branch common)."""
+    sql, params = nearest_services_sql(lat, lon, filters, limit, candidate_factor=candidate_factor)
+    return [dict(r) for r in session.execute(text(sql), params).mappings()]
+
+
+def check_against_oracle(
+    session, services, lat, lon, filters, limit, candidate_factor=CANDIDATE_FACTOR, rel_tolerance=0.005
+):
     savepoint = session.begin_nested()
     try:
         import_listings(
@@ -43,12 +62,15 @@ def check_against_oracle(session, services, lat, lon, filters, limit):
                 for i, s in enumerate(services)
             ],
         )
-        got = nearest_services(session, lat, lon, filters, limit)
+        if candidate_factor == CANDIDATE_FACTOR:
+            got = nearest_services(session, lat, lon, filters, limit)
+        else:
+            got = nearest_with_factor(session, lat, lon, filters, limit, candidate_factor)
         expected = brute_force(services, lat, lon, filters.category, filters.radius_km)[:limit]
         assert len(got) == len(expected)
         for row, (km, _i) in zip(got, expected):
             # Same rank, same distance (0.5% or 1 m): ties may swap ids, never distances.
-            assert abs(row["distance_km"] - km) <= max(0.005 * km, 0.001), (row["distance_km"], km)
+            assert abs(row["distance_km"] - km) <= max(rel_tolerance * km, 0.001), (row["distance_km"], km)
         ranks = [r["distance_km"] for r in got]
         assert ranks == sorted(ranks)
         # Each returned service is really at its reported distance.
@@ -84,6 +106,70 @@ def test_nearest_matches_brute_force(session, services, lat, lon, limit):
 def test_filtered_nearest_matches_brute_force(session, services, lat, lon, category, radius_km, limit):
     filters = NearbyFilters(category=category, radius_km=radius_km)
     check_against_oracle(session, services, lat, lon, filters, limit)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    services=st.lists(service_st, min_size=1, max_size=60),
+    lat=lat_st,
+    lon=lon_st,
+    category=st.sampled_from([None, "protection", "training.language"]),
+    limit=st.integers(min_value=1, max_value=30),
+)
+def test_one_candidate_per_result_still_exact(session, services, lat, lon, category, limit):
+    """With as many candidates as results the completeness proof often fails, so the
+    statement's wide branch answers: it must agree with the oracle too."""
+    check_against_oracle(
+        session, services, lat, lon, NearbyFilters(category=category), limit, candidate_factor=1, rel_tolerance=1e-6
+    )
+
+
+def test_crowded_spot_and_skewed_neighbourhood_stay_exact(session):
+    """Where planar order is not geodesic order, the candidates cannot prove completeness
+    and the statement's wide branch must answer; results stay exact to the millimetre."""
+    import random
+
+    rng = random.Random(3)
+    # Many services at one spot (a shelter network in one building)...
+    crowded = [(14.9 + rng.uniform(-1e-5, 1e-5), -92.26 + rng.uniform(-1e-5, 1e-5), "protection.legal", False)
+               for _ in range(70)]
+    rng = random.Random(3)
+    # ...and at 20°N, where a degree east is 0.94 of a degree north.
+    skewed = [(20.0 + 0.5 * rng.random(), -99.0 + 0.5 * rng.random(), "protection.shelter", False)
+              for _ in range(80)]
+    planar_top = sorted(range(80), key=lambda i: (skewed[i][0] - 20.25) ** 2 + (skewed[i][1] + 98.75) ** 2)[:25]
+    geodesic_top = [i - 70 for _, i in brute_force(crowded + skewed, 20.25, -98.75)[:25]]
+    assert set(planar_top) != set(geodesic_top)  # the case this test is about
+    services = crowded + skewed
+    exact = {"rel_tolerance": 1e-6}  # both sides compute Karney geodesics: they agree to the millimetre
+    check_against_oracle(session, services, 14.9, -92.26, NearbyFilters(), 30, **exact)
+    check_against_oracle(session, services, 14.90001, -92.26, NearbyFilters(), 10, candidate_factor=1, **exact)
+    check_against_oracle(session, services, 20.25, -98.75, NearbyFilters(), 25, **exact)
+    check_against_oracle(session, services, 20.25, -98.75, NearbyFilters(), 25, candidate_factor=1, **exact)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lat=st.floats(min_value=-70, max_value=70),
+    lon=st.floats(min_value=-179, max_value=179),
+    bearing=st.floats(min_value=0, max_value=360),
+    meters=st.floats(min_value=0.01, max_value=3_000_000),
+)
+def test_planar_reach_holds_every_point_within_the_distance(lat, lon, bearing, meters):
+    """The completeness proof's bound: a point ``meters`` away (geodesic) is never
+    farther than ``planar_reach_degrees`` in planar (lat, lon) degrees."""
+    lon2, lat2, _ = GEOD.fwd(lon, lat, bearing, meters)
+    if abs(lon2 - lon) > 180:
+        return  # across the antimeridian: planar distance is meaningless there (not the MIRPS region)
+    planar = ((lat2 - lat) ** 2 + (lon2 - lon) ** 2) ** 0.5
+    assert planar <= planar_reach_degrees(lat, meters)
+
+
+def test_planar_reach_sql_twin_agrees(session):
+    for lat, meters in [(0.0, 1.0), (14.9, 1234.5), (-33.0, 500_000.0), (85.0, 1e6), (20.0, 0.0)]:
+        sql = f"SELECT {_planar_reach_sql('CAST(:lat AS float8)', 'CAST(:m AS float8)')}"
+        got = session.execute(text(sql), {"lat": lat, "m": meters}).scalar_one()
+        assert abs(got - planar_reach_degrees(lat, meters)) <= 1e-9 * max(1.0, got)
 
 
 def test_a_few_thousand_services_agree_with_the_oracle(session):
@@ -123,3 +209,31 @@ def test_deleted_and_unapproved_are_not_public(session):
     session.execute(text("UPDATE organization SET status = 'pending' WHERE name = 'Pending Org'"))
     found = [r["external_id"] for r in nearest_services(session, 14.9, -92.26)]
     assert found == ["kept"]
+
+
+def test_sql_json_is_service_json(session):
+    """The nearby API's body is written by PostgreSQL; it must be service_json()'s shape,
+    value for value, for every kind of listing (confidential, no phone, accents, demo)."""
+    import json
+    from datetime import date
+
+    import_listings(
+        session,
+        [
+            listing(external_id="a", name="Asesoría «legal» ñandú", phone="+50255551234", lat=14.91),
+            listing(external_id="b", confidential=True, address="Calle secreta 1", lat=14.92, hours="Mo-Fr 08:00-16:00"),
+            listing(external_id="c", phone=None, whatsapp=None, email=None, website=None, free=None, lat=14.93,
+                    languages=["es", "ht"], populations=["women", "children"]),
+        ],
+    )
+    session.execute(text("UPDATE service SET last_verified = :d WHERE external_id = 'c'"), {"d": date.today()})
+    session.execute(text("UPDATE service SET is_demo = true WHERE external_id = 'a'"))
+    for filters in (NearbyFilters(), NearbyFilters(category="protection"), NearbyFilters(radius_km=0.5)):
+        rows = nearest_services(session, 14.9, -92.26, filters, 10)
+        body = json.loads(nearest_services_json(session, 14.9, -92.26, filters, 10))
+        expected = [service_json(r) for r in rows]
+        assert len(body["results"]) == len(expected)
+        for got, want in zip(body["results"], expected):
+            # Rounded to metres on both sides; a half-metre tie may round either way.
+            assert abs(got.pop("distance_km") - want.pop("distance_km")) <= 0.0011
+            assert got == want
