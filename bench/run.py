@@ -271,7 +271,8 @@ def query_points(towns: list[Town], k: int, seed: int = 11) -> list[tuple[float,
     points = []
     for i in range(k):
         town = by_pop[i] if rng.random() < 0.8 else rng.choice(towns)
-        points.append((round(town.lat + rng.gauss(0, 0.02), 5), round(town.lon + rng.gauss(0, 0.02), 5)))
+        # Canonical 3 decimals, as the site's own links, forms and scripts send them.
+        points.append((round(town.lat + rng.gauss(0, 0.02), 3), round(town.lon + rng.gauss(0, 0.02), 3)))
     return points
 
 
