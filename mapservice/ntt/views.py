@@ -263,7 +263,8 @@ def build_map(code: str, names: dict, query: DashboardQuery) -> folium.Map:
     ).add_to(m)  # fmt: skip
     points, total = service_points(db.session, query.scope, POINTS_ON_MAP)
     if points:
-        marker_cluster(points, _("Services (%(shown)d of %(total)d)", shown=len(points), total=total)).add_to(m)
+        shown = len({service_id for _lat, _lon, service_id in points})
+        marker_cluster(points, _("Services (%(shown)d of %(total)d)", shown=shown, total=total)).add_to(m)
     unserved = unserved_places(db.session, query.scope, query.beyond_km)[:UNSERVED_ON_MAP]
     if unserved:
         folium.GeoJson(

@@ -1,13 +1,17 @@
 """Coverage read queries for National Technical Teams (SQLAlchemy Core, one round trip each).
 
 Only public listings count (the visibility rule of ``PUBLIC_WHERE``), and only their public
-point: a service counts in the admin-1 area whose polygon covers ``location.public_geom``
-(``ST_Covers``; on a border shared by two areas, the smaller code), and distances are
-measured to that point.  So a confidential service is counted and mapped exactly where
-every public page shows it, and no aggregate or distance reveals anything about its
-private point.  The covering area is kept in ``location.public_area_code`` by a trigger
-(migration ``public_area``), which makes counting an indexed GROUP BY.  ``location.admin_area_code``
-is not used: it follows the private point and, for shore points, the nearest area.
+point: a service counts in the admin-1 area whose polygon covers ``location.public_area_code``
+(``ST_Covers``; on a border shared by two areas, the smaller code, migration 0005), and
+distances are measured to that point.  So a confidential service is counted and mapped
+exactly where every public page shows it, and no aggregate or distance reveals anything
+about its private point.  ``location.admin_area_code`` is not used: it follows the private
+point and, for shore points, the nearest area.
+
+Counts read the rollups of migration 0007 (``coverage_count``, ``coverage_freshness``:
+distinct services per area, category key and verification date, kept by triggers), so no
+request groups the services themselves: the rows read per request do not grow with the
+number of services.
 """
 from __future__ import annotations
 
@@ -18,12 +22,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from mapservice.queries.services import PUBLIC_JOINS, PUBLIC_WHERE, verified_since
+from mapservice.queries.services import verified_since
 
-CATEGORY_MATCH = """
-    s.categories && ARRAY(SELECT c.code FROM category c
-                           WHERE c.code = :category OR c.code LIKE :category_prefix)::varchar[]
-"""
+# A rollup row (alias r) of listings public today; never verified is '-infinity' there.
+ROLLUP_PUBLIC = "(r.last_verified = '-infinity' OR r.last_verified >= :verified_since)"
+# The rollups' key of a category code (its own and its children's services), 0 for any.
+CATEGORY_KEY = "coalesce(hashtext(CAST(:category AS text)), 0)"
 
 
 @dataclass(frozen=True)
@@ -39,16 +43,20 @@ class CoverageScope:
         return {
             "country": self.country,
             "category": self.category,
-            "category_prefix": f"{self.category}.%" if self.category else None,
             "verified_since": verified_since(self.hide_after_days),
         }
 
-    def where(self) -> str:
-        """The SQL condition selecting the public services in scope (aliases s, o, l)."""
-        parts = [PUBLIC_WHERE]
+    def search_where(self, country_column: str = "ns.declared_country") -> str:
+        """The condition on ``nearby_search ns`` selecting the public services in scope:
+        ``country_column`` is the country's, public today, of the category (an index
+        condition of ``nearby_search``'s GiST indexes)."""
+        parts = [
+            f"{country_column} = :country",
+            "ns.last_verified IS NULL OR ns.last_verified >= :verified_since",
+        ]
         if self.category:
-            parts.append(CATEGORY_MATCH)
-        return " AND ".join(f"({p.strip()})" for p in parts)
+            parts.append("ns.category_keys @> ARRAY[hashtext(CAST(:category AS text))]")
+        return " AND ".join(f"({p})" for p in parts)
 
 
 def country_exists(session: Session, code: str) -> bool:
@@ -64,27 +72,22 @@ def area_counts(session: Session, scope: CoverageScope) -> list[dict[str, Any]]:
     the area: an estimate, towns of 1,000+ people only) and ``per_100k``.
     """
     sql = f"""
-    WITH areas AS (
-      SELECT a.code, a.name FROM admin_area a WHERE a.country_code = :country
-    ),
-    hits AS (
-      SELECT a.code, count(DISTINCT s.id) AS services
-        FROM areas a
-        JOIN location l ON l.public_area_code = a.code
-        JOIN service_at_location sal ON sal.location_id = l.id
-        JOIN service s ON s.id = sal.service_id
-        JOIN organization o ON o.id = s.organization_id
-       WHERE {scope.where()}
-       GROUP BY a.code
+    WITH hits AS (
+      SELECT r.area_code AS code, sum(r.services)::int AS services
+        FROM coverage_count r
+       WHERE r.country_code = :country AND r.category_key = {CATEGORY_KEY} AND r.area_code <> ''
+         AND {ROLLUP_PUBLIC}
+       GROUP BY r.area_code
     ),
     people AS (
       SELECT p.admin_area_code AS code, sum(p.population)::bigint AS population
         FROM place p WHERE p.country_code = :country GROUP BY p.admin_area_code
     )
     SELECT a.code, a.name, coalesce(h.services, 0) AS services, coalesce(pp.population, 0) AS population
-      FROM areas a
+      FROM admin_area a
       LEFT JOIN hits h ON h.code = a.code
       LEFT JOIN people pp ON pp.code = a.code
+     WHERE a.country_code = :country
      ORDER BY a.code
     """
     rows = [dict(r) for r in session.execute(text(sql), scope.params()).mappings()]
@@ -104,13 +107,14 @@ def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) ->
     """Gazetteer towns of the country whose nearest public service in scope is beyond ``beyond_km``.
 
     Services of the same country (declared) count.  The locations with a matching public
-    service are collected once.  A town that shares a cell of a grid of ``beyond_km / 224``
-    degrees with one of them is certainly served and skipped (a hash anti-join); so is one
-    with a matching location within ``beyond_km`` (geodesic) in the 8 neighbouring cells (a
-    hash join on cell keys).  For every other town, a lateral KNN join walks the locations in planar distance order (GiST on
-    ``public_geom``) to the first matching one; its geodesic distance bounds the true
-    minimum, which an ``ST_DWithin`` over the geography index then finds exactly, only for
-    towns that the first candidate leaves unserved.  ``nearest_km`` is ``None`` when the
+    service are collected once from ``nearby_search`` (a GIN index on its category keys).
+    A town that shares a cell of a grid of ``beyond_km / 224`` degrees with one of them is
+    certainly served and skipped (a hash anti-join); so is one with a matching location
+    within ``beyond_km`` (geodesic) in the 8 neighbouring cells (a hash join on cell keys).
+    For every other town, a lateral KNN join walks the locations in planar distance order
+    (GiST on ``public_geom``) to the first matching one; its geodesic distance bounds the
+    true minimum, which an ``ST_DWithin`` over the geography index then finds exactly, only
+    for towns that the first candidate leaves unserved.  ``nearest_km`` is ``None`` when the
     country has no matching service at all.  Largest population first.
     """
     # ``coalesce(l.id IN (...), false)`` rather than a bare IN: a bare IN would be pulled up
@@ -118,12 +122,9 @@ def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) ->
     # subplan, built once for the whole query.
     sql = f"""
     WITH matching AS MATERIALIZED (
-      SELECT l.id, l.public_geom FROM location l
-       WHERE l.declared_country = :country
-         AND EXISTS (SELECT 1 FROM service_at_location sal
-                       JOIN service s ON s.id = sal.service_id
-                       JOIN organization o ON o.id = s.organization_id
-                      WHERE sal.location_id = l.id AND {scope.where()})
+      SELECT sal.location_id AS id, ns.public_geom
+        FROM nearby_search ns JOIN service_at_location sal ON sal.id = ns.sal_id
+       WHERE {scope.search_where()}
     ),
     cells AS MATERIALIZED (
       SELECT floor(ST_X(public_geom) / :cell)::int AS cx, floor(ST_Y(public_geom) / :cell)::int AS cy, public_geom
@@ -151,7 +152,8 @@ def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) ->
       LEFT JOIN LATERAL (
         SELECT ST_Distance(l.public_geom::geography, p.geom::geography) AS d
           FROM location l
-         WHERE coalesce(l.id IN (SELECT id FROM matching), false)
+         WHERE EXISTS (SELECT 1 FROM matching)  -- else the walk would read the whole index
+           AND coalesce(l.id IN (SELECT id FROM matching), false)
          ORDER BY l.public_geom <-> p.geom
          LIMIT 1
       ) first ON true
@@ -169,64 +171,41 @@ def unserved_places(session: Session, scope: CoverageScope, beyond_km: float) ->
     return [dict(r) for r in session.execute(text(sql), params).mappings()]
 
 
-# Each category code of the vocabulary mapped to the requested columns it counts in (itself and
-# its ancestors among ``:codes``): a tiny table, hash-joined to the services' unnested codes.
-CODE_COLUMNS = """
-    cols AS (
-      SELECT c.code AS leaf, k.code AS col
-        FROM category c JOIN unnest(CAST(:codes AS text[])) AS k(code)
-          ON c.code = k.code OR c.code LIKE k.code || '.%'
-    )
-"""
-
-
 def category_area_matrix(session: Session, scope: CoverageScope, codes: list[str]) -> dict[tuple[str, str], int]:
     """Public services per (area code, category code) for ``codes``; a code counts its children.
 
     ``scope.category`` is ignored here: the matrix is the category breakdown itself.
     Missing keys mean zero.
     """
-    plain = CoverageScope(scope.country, None, scope.hide_after_days)
     sql = f"""
-    WITH {CODE_COLUMNS},
-    pts AS (
-      SELECT DISTINCT a.code AS area, s.id, x.code AS leaf
-        FROM admin_area a
-        JOIN location l ON l.public_area_code = a.code
-        JOIN service_at_location sal ON sal.location_id = l.id
-        JOIN service s ON s.id = sal.service_id
-        JOIN organization o ON o.id = s.organization_id
-        CROSS JOIN LATERAL unnest(s.categories) AS x(code)
-       WHERE a.country_code = :country AND {plain.where()}
-    )
-    SELECT pts.area, cols.col AS code, count(DISTINCT pts.id) AS n
-      FROM pts JOIN cols ON cols.leaf = pts.leaf
-     GROUP BY pts.area, cols.col
+    SELECT r.area_code AS area, k.code, sum(r.services)::int AS n
+      FROM unnest(CAST(:codes AS text[])) AS k(code)
+      JOIN coverage_count r ON r.category_key = hashtext(k.code)
+     WHERE r.country_code = :country AND r.area_code <> '' AND {ROLLUP_PUBLIC}
+     GROUP BY r.area_code, k.code
     """
-    params = plain.params() | {"codes": codes}
+    params = scope.params() | {"codes": codes}
     return {(r.area, r.code): r.n for r in session.execute(text(sql), params)}
 
 
-def service_points(session: Session, scope: CoverageScope, limit: int = 5000) -> tuple[list[tuple[float, float, int]], int]:
-    """Public points ``(lat, lon, service id)`` in scope inside the country's areas, and their total.
-
-    At most ``limit`` points are returned (the map stays light); the total tells how many
-    there are.
-    """
+def service_points(
+    session: Session, scope: CoverageScope, limit: int = 5000
+) -> tuple[list[tuple[float, float, int]], int]:
+    """Public points ``(lat, lon, service id)`` in scope inside the country's areas, by
+    service id, at most ``limit`` (the map stays light), and how many services there are
+    in all (from the rollup)."""
     sql = f"""
-    WITH pts AS (
-      SELECT DISTINCT ON (l.id, s.id) ST_Y(l.public_geom) AS lat, ST_X(l.public_geom) AS lon, s.id
-        FROM admin_area a
-        JOIN location l ON l.public_area_code = a.code
-        JOIN service_at_location sal ON sal.location_id = l.id
-        JOIN service s ON s.id = sal.service_id
-        JOIN organization o ON o.id = s.organization_id
-       WHERE a.country_code = :country AND {scope.where()}
-    )
-    SELECT lat, lon, id, count(*) OVER () AS total FROM pts ORDER BY id LIMIT :limit
+    SELECT ST_Y(ns.public_geom) AS lat, ST_X(ns.public_geom) AS lon, ns.service_id AS id,
+           (SELECT sum(r.services) FROM coverage_count r
+             WHERE r.country_code = :country AND r.category_key = {CATEGORY_KEY} AND r.area_code = ''
+               AND {ROLLUP_PUBLIC}) AS total
+      FROM nearby_search ns JOIN admin_area a ON a.code = ns.public_area_code
+     WHERE {scope.search_where(country_column="a.country_code")}
+     ORDER BY ns.service_id, ns.sal_id
+     LIMIT :limit
     """
     rows = session.execute(text(sql), scope.params() | {"limit": limit}).all()
-    return [(r.lat, r.lon, r.id) for r in rows], (rows[0].total if rows else 0)
+    return [(r.lat, r.lon, r.id) for r in rows], (int(rows[0].total) if rows else 0)
 
 
 def freshness(
@@ -240,42 +219,44 @@ def freshness(
     first, at most ``limit``.
     """
     sql = """
+    WITH stale AS (
+      SELECT r.organization_id, r.area_code, sum(r.listings)::int AS stale
+        FROM coverage_freshness r
+       WHERE r.country_code = :country AND r.last_verified < :warn_since
+       GROUP BY r.organization_id, r.area_code
+    )
     SELECT o.id AS organization_id, o.name AS organization, a.code AS area_code, a.name AS area,
-           count(DISTINCT s.id) AS listings,
-           count(DISTINCT s.id) FILTER (WHERE s.last_verified IS NULL OR s.last_verified < :warn_since) AS stale,
-           min(s.last_verified) AS oldest
-      FROM admin_area a
-      JOIN location l ON l.public_area_code = a.code
-      JOIN service_at_location sal ON sal.location_id = l.id
-      JOIN service s ON s.id = sal.service_id
-      JOIN organization o ON o.id = s.organization_id
-     WHERE a.country_code = :country AND s.status = 'active' AND s.deleted_at IS NULL
-       AND o.status = 'approved'
-     GROUP BY o.id, o.name, a.code, a.name
-    HAVING count(DISTINCT s.id) FILTER (WHERE s.last_verified IS NULL OR s.last_verified < :warn_since) > 0
-     ORDER BY stale DESC, o.name, a.code
+           pair.listings, st.stale, pair.oldest
+      FROM stale st
+      JOIN organization o ON o.id = st.organization_id
+      JOIN admin_area a ON a.code = st.area_code
+      CROSS JOIN LATERAL (
+        SELECT sum(r.listings)::int AS listings,
+               min(r.last_verified) FILTER (WHERE r.last_verified > '-infinity') AS oldest
+          FROM coverage_freshness r
+         WHERE r.country_code = :country AND r.area_code = st.area_code AND r.organization_id = st.organization_id
+      ) pair
+     ORDER BY st.stale DESC, o.name, a.code
      LIMIT :limit
     """
-    warn_since = (today or date.today()) - timedelta(days=warn_after_days)
-    params = {"country": country, "warn_since": warn_since, "limit": limit}
+    params = {"country": country, "warn_since": _warn_since(warn_after_days, today), "limit": limit}
     return [dict(r) for r in session.execute(text(sql), params).mappings()]
+
+
+def _warn_since(warn_after_days: int, today: date | None) -> date:
+    return (today or date.today()) - timedelta(days=warn_after_days)
 
 
 def freshness_totals(session: Session, country: str, warn_after_days: int, today: date | None = None) -> dict[str, int]:
     """``{"listings", "stale"}``: active listings of approved organizations in the country's areas."""
     sql = """
-    SELECT count(DISTINCT s.id) AS listings,
-           count(DISTINCT s.id) FILTER (WHERE s.last_verified IS NULL OR s.last_verified < :warn_since) AS stale
-      FROM admin_area a
-      JOIN location l ON l.public_area_code = a.code
-      JOIN service_at_location sal ON sal.location_id = l.id
-      JOIN service s ON s.id = sal.service_id
-      JOIN organization o ON o.id = s.organization_id
-     WHERE a.country_code = :country AND s.status = 'active' AND s.deleted_at IS NULL
-       AND o.status = 'approved'
+    SELECT coalesce(sum(r.services), 0)::int AS listings,
+           coalesce(sum(r.services) FILTER (WHERE r.last_verified < :warn_since), 0)::int AS stale
+      FROM coverage_count r
+     WHERE r.country_code = :country AND r.category_key = 0 AND r.area_code = ''
     """
-    warn_since = (today or date.today()) - timedelta(days=warn_after_days)
-    return dict(session.execute(text(sql), {"country": country, "warn_since": warn_since}).mappings().one())
+    params = {"country": country, "warn_since": _warn_since(warn_after_days, today)}
+    return dict(session.execute(text(sql), params).mappings().one())
 
 
 def country_summaries(
@@ -287,25 +268,21 @@ def country_summaries(
     Rows are ``{"country", "name_en", "name_es", "areas", "empty_areas", "by_category": {code: n}, "total"}``.
     """
     sql = f"""
-    WITH {CODE_COLUMNS},
-    pts AS (
-      SELECT DISTINCT a.country_code, a.code AS area, s.id, s.categories
-        FROM admin_area a
-        JOIN location l ON l.public_area_code = a.code
-        JOIN service_at_location sal ON sal.location_id = l.id
-        JOIN service s ON s.id = sal.service_id
-        JOIN organization o ON o.id = s.organization_id
-       WHERE {PUBLIC_WHERE} AND (CAST(:country AS text) IS NULL OR a.country_code = :country)
-    ),
-    per_cat AS (
-      SELECT p.country_code, cols.col AS code, count(DISTINCT p.id) AS n
-        FROM pts p CROSS JOIN LATERAL unnest(p.categories) AS x(code)
-        JOIN cols ON cols.leaf = x.code
-       GROUP BY p.country_code, cols.col
+    WITH per_cat AS (
+      SELECT r.country_code, k.code, sum(r.services)::int AS n
+        FROM unnest(CAST(:codes AS text[])) AS k(code)
+        JOIN coverage_count r ON r.category_key = hashtext(k.code)
+       WHERE r.area_code = '' AND {ROLLUP_PUBLIC}
+         AND (CAST(:country AS text) IS NULL OR r.country_code = :country)
+       GROUP BY r.country_code, k.code
     ),
     totals AS (
-      SELECT country_code, count(DISTINCT id) AS total, count(DISTINCT area) AS served_areas
-        FROM pts GROUP BY country_code
+      SELECT r.country_code, sum(r.services) FILTER (WHERE r.area_code = '')::int AS total,
+             count(DISTINCT r.area_code) FILTER (WHERE r.area_code <> '') AS served_areas
+        FROM coverage_count r
+       WHERE r.category_key = 0 AND {ROLLUP_PUBLIC}
+         AND (CAST(:country AS text) IS NULL OR r.country_code = :country)
+       GROUP BY r.country_code
     )
     SELECT c.code AS country, c.name_en, c.name_es,
            (SELECT count(*) FROM admin_area a WHERE a.country_code = c.code) AS areas,
