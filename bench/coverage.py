@@ -5,8 +5,10 @@ Usage: ``DATABASE_URL=postgresql:///mapservice_bench .venv/bin/python bench/cove
 The database must be migrated and seeded (``mapservice db upgrade && mapservice seed --no-demo``).
 Missing services are generated near gazetteer towns (weighted by population, a few km from
 the centre, inside the country) and written through the project's set-based importer
-(:func:`mapservice.services.importer.import_listings`), in batches.  Then each endpoint is
-called through the WSGI app several times and the median wall time is printed.
+(:func:`mapservice.services.importer.import_listings`), in batches; ``--as-is`` skips that
+and times the database as it is (e.g. one loaded by ``bench/run.py``).  Then each endpoint,
+and the dashboard page signed in as a temporary admin, is called through the WSGI app
+several times and the median wall time is printed.
 """
 from __future__ import annotations
 
@@ -14,8 +16,10 @@ import argparse
 import json
 import math
 import random
+import secrets
 import statistics
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from shapely import contains_xy
@@ -110,10 +114,12 @@ def main() -> None:
     parser.add_argument("--country", default="MX")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--extra", action="append", default=[], help="another URL to time")
+    parser.add_argument("--as-is", action="store_true", help="generate nothing: time the database as it is")
     args = parser.parse_args()
-    app = create_app()
+    app = create_app({"PUBLIC_RATE_LIMIT": "100000 per minute"})
     with app.app_context():
-        ensure_services(args.country, args.services)
+        if not args.as_is:
+            ensure_services(args.country, args.services)
         total = db.session.execute(text("SELECT count(*) FROM service")).scalar_one()
     client = app.test_client()
     c = args.country
@@ -128,6 +134,31 @@ def main() -> None:
     for url in urls:
         seconds, size = timed(client, url, args.runs)
         print(f"  {seconds * 1000:8.1f} ms  {size:>9,} B  {url}")
+    with signed_in_admin(app, client):
+        for url in (f"/coverage/{c}", f"/coverage/{c}?category=protection.legal", f"/coverage/{c}/map?category=protection.legal"):
+            seconds, size = timed(client, url, args.runs)
+            print(f"  {seconds * 1000:8.1f} ms  {size:>9,} B  {url} (signed in)")
+
+
+@contextmanager
+def signed_in_admin(app, client):
+    """``client`` signed in as a temporary admin (the dashboard is not public); removed afterwards."""
+    from mapservice.services.accounts import create_user
+
+    email = f"bench-{secrets.token_hex(4)}@example.org"
+    with app.app_context():
+        user = create_user(db.session, email, secrets.token_urlsafe(16), "admin")
+        db.session.commit()
+        user_id = user.get_id()
+    with client.session_transaction() as cookie:
+        cookie["_user_id"] = user_id
+        cookie["_fresh"] = True
+    try:
+        yield
+    finally:
+        with app.app_context():
+            db.session.execute(text("DELETE FROM app_user WHERE email = :e"), {"e": email})
+            db.session.commit()
 
 
 if __name__ == "__main__":

@@ -478,8 +478,16 @@ def measure_throughput(url: str, points, worker_counts, seconds: float, worker_c
         log(f"throughput {workers} worker(s): app {row['app_rps']:.0f} req/s, ref {row['ref_rps']:.0f} req/s")
 
 
+COVERAGE_EXTRA = (
+    f"/api/v1/coverage?country=MX&category={CATEGORY}",
+    f"/api/v1/coverage/gaps?country=MX&category={CATEGORY}&beyond_km=50",
+    f"/api/v1/coverage/gaps?country=MX&category={CATEGORY}&beyond_km=10",
+)
+
+
 def measure_coverage(port: int, results: Results) -> None:
-    """Time of ``/api/v1/coverage?country=MX`` (median of 5), when the endpoint exists."""
+    """Time of ``/api/v1/coverage?country=MX`` (median of 5), when the endpoint exists, and
+    of the same with a category and of the unserved towns at 50 and 10 km."""
     status, _, body, _ = get(port, "/api/v1/coverage?country=MX")
     if status == 404:
         results.coverage = {"skipped": "GET /api/v1/coverage is not on this branch yet (404)"}
@@ -489,6 +497,11 @@ def measure_coverage(port: int, results: Results) -> None:
         return
     times = [get(port, "/api/v1/coverage?country=MX")[3] for _ in range(5)]
     results.coverage = {"median_s": statistics.median(times), "max_s": max(times), "areas": len(json.loads(body).get("areas", []))}
+    extra = {}
+    for path in COVERAGE_EXTRA:
+        if get(port, path)[0] == 200:
+            extra[path] = statistics.median(get(port, path)[3] for _ in range(5))
+    results.coverage["extra"] = extra
 
 
 MEXICO_BBOX = "-118.4,14.5,-86.7,32.7"
@@ -698,6 +711,8 @@ def render(results: Results) -> str:
             f"Median {r.coverage['median_s'] * 1000:.0f} ms, max {r.coverage['max_s'] * 1000:.0f} ms over 5 calls "
             f"({r.coverage['areas']} areas); target < 1 s: {verdict(r.coverage['max_s'] < TARGETS['coverage_s'])}."
         )
+        for path, seconds in r.coverage.get("extra", {}).items():
+            lines.append(f"- `{path}`: median {seconds * 1000:.0f} ms over 5 calls")
     lines += ["", f"## Country-wide map: `/api/v1/services/clusters` over Mexico at zoom 5", ""]
     if "skipped" in r.clusters:
         lines.append(f"Skipped: {r.clusters['skipped']}.")
