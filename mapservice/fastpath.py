@@ -80,8 +80,12 @@ class NearbyFastPath:
     """WSGI middleware answering plain nearby-API requests; the rest goes to ``wsgi_app``."""
 
     def __init__(self, app: Flask, wsgi_app):
+        from mapservice.extensions import db
+
         self.app = app
         self.wsgi_app = wsgi_app
+        self._app_session = db.session  # tests swap in a session bound to their connection
+        self._read_engine = None
 
     def __call__(self, environ: dict[str, Any], start_response):
         if (
@@ -156,14 +160,20 @@ class NearbyFastPath:
         from mapservice.db_routing import READ_BIND
         from mapservice.extensions import db
 
-        with self.app.app_context():
-            bind = db.session.get_bind()
-            if not isinstance(bind, Engine):
-                try:
-                    return self._execute(bind.connection.driver_connection, sql, params)
-                except Exception:  # noqa: BLE001 (Flask's handler answers)
-                    return None
-            connection = db.engines.get(READ_BIND, bind).raw_connection()  # as RoutingSession routes a public read
+        if self._read_engine is not None and db.session is self._app_session:
+            connection = self._read_engine.raw_connection()
+        else:
+            with self.app.app_context():
+                bind = db.session.get_bind()
+                if not isinstance(bind, Engine):
+                    try:
+                        return self._execute(bind.connection.driver_connection, sql, params)
+                    except Exception:  # noqa: BLE001 (Flask's handler answers)
+                        return None
+                engine = db.engines.get(READ_BIND, bind)  # as RoutingSession routes a public read
+                if db.session is self._app_session:
+                    self._read_engine = engine  # the engine of a process's app never changes
+            connection = engine.raw_connection()
         try:
             return self._execute(connection.driver_connection, sql, params)
         except Exception:  # noqa: BLE001 (Flask's handler retries a lost connection or answers 503)
