@@ -236,4 +236,6 @@ def test_sql_json_is_service_json(session):
         for got, want in zip(body["results"], expected):
             # Rounded to metres on both sides; a half-metre tie may round either way.
             assert abs(got.pop("distance_km") - want.pop("distance_km")) <= 0.0011
+            for axis in ("lat", "lon"):  # 6 decimals both; a half-way case may round either way
+                assert abs(got["location"].pop(axis) - want["location"].pop(axis)) <= 1.1e-6
             assert got == want
