@@ -123,15 +123,17 @@ def import_with_project_path(url: str, data: bytes, results: Results) -> None:
     from mapservice import create_app
     from mapservice.config import normalize_database_url
     from mapservice.extensions import db
-    from sqlalchemy import text
-
-    from mapservice.services.importer import import_listings, read_listing_csv, validate_rows
+    from mapservice.services.importer import (
+        import_listings,
+        lift_limits_for_bulk_import,
+        read_listing_csv,
+        validate_rows,
+    )
 
     app = create_app({"SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": normalize_database_url(url)})
     with app.app_context():
         # As `mapservice import` does: a big file validates for minutes inside one transaction.
-        db.session.execute(text("SET LOCAL statement_timeout = 0"))
-        db.session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+        lift_limits_for_bulk_import(db.session)
         t0 = time.perf_counter()
         listings = validate_rows(db.session, read_listing_csv(data))
         t1 = time.perf_counter()

@@ -55,17 +55,20 @@ def import_command(file: Path, dry_run: bool) -> None:
 
     Any invalid row refuses the whole file (exit status 1).
     """
-    from sqlalchemy import text
-
     from mapservice.services.hsds import looks_like_json, read_hsds
-    from mapservice.services.importer import ImportRefused, import_listings, read_listing_csv, validate_rows
+    from mapservice.services.importer import (
+        ImportRefused,
+        import_listings,
+        lift_limits_for_bulk_import,
+        read_listing_csv,
+        validate_rows,
+    )
 
     data = file.read_bytes()
     # An administrator's bulk import validates and writes for longer than the web's
-    # statement and idle-in-transaction timeouts allow (a 1,000,000-row file: many
-    # minutes); lift them for this transaction only.
-    db.session.execute(text("SET LOCAL statement_timeout = 0"))
-    db.session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+    # statement and idle-in-transaction timeouts allow (a 1,000,000-row file: minutes);
+    # lifted for this transaction only.
+    lift_limits_for_bulk_import(db.session)
     try:
         if looks_like_json(data):
             listings = validate_rows(db.session, read_hsds(data), label="item")

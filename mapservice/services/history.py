@@ -9,15 +9,20 @@ from sqlalchemy.orm import Session
 
 # One JSON document per service in the listing-CSV shape (plus status): what the history
 # compares.  The exact point is included: the history is private to the organization and admins.
-SNAPSHOT_SQL = """
-    SELECT s.id, s.organization_id, s.version, s.status, jsonb_build_object(
-      'external_id', s.external_id, 'service_name', s.name, 'description', s.description,
-      'categories', to_jsonb(s.categories), 'populations', to_jsonb(s.populations),
-      'languages', to_jsonb(s.languages), 'country', l.declared_country, 'address', l.address,
-      'latitude', round(ST_Y(l.geom)::numeric, 6), 'longitude', round(ST_X(l.geom)::numeric, 6),
-      'phone', s.phone, 'whatsapp', s.whatsapp, 'email', s.email, 'website', s.website,
-      'hours', s.hours, 'free', s.free, 'confidential', s.confidential, 'status', s.status,
-      'last_verified', s.last_verified) AS doc
+# The fields of service ``s`` at its first location ``l``, as (key, SQL expression):
+SNAPSHOT_FIELDS = (
+    ("external_id", "s.external_id"), ("service_name", "s.name"), ("description", "s.description"),
+    ("categories", "to_jsonb(s.categories)"), ("populations", "to_jsonb(s.populations)"),
+    ("languages", "to_jsonb(s.languages)"), ("country", "l.declared_country"), ("address", "l.address"),
+    ("latitude", "round(ST_Y(l.geom)::numeric, 6)"), ("longitude", "round(ST_X(l.geom)::numeric, 6)"),
+    ("phone", "s.phone"), ("whatsapp", "s.whatsapp"), ("email", "s.email"), ("website", "s.website"),
+    ("hours", "s.hours"), ("free", "s.free"), ("confidential", "s.confidential"), ("status", "s.status"),
+    ("last_verified", "s.last_verified"),
+)  # fmt: skip
+SNAPSHOT_DOC = "jsonb_build_object(" + ", ".join(f"'{key}', {sql}" for key, sql in SNAPSHOT_FIELDS) + ")"
+
+SNAPSHOT_SQL = f"""
+    SELECT s.id, s.organization_id, s.version, s.status, {SNAPSHOT_DOC} AS doc
       FROM service s
       LEFT JOIN LATERAL (
         SELECT l.* FROM service_at_location sal JOIN location l ON l.id = sal.location_id

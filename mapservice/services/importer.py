@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from mapservice.services.history import COMMAND_LINE, SNAPSHOT_SQL, Actor
+from mapservice.services.history import COMMAND_LINE, SNAPSHOT_DOC, SNAPSHOT_FIELDS, Actor
 from mapservice.services.csvsafe import is_hxl_row, restore_formula
 from mapservice.services.listings import COLUMNS, REQUIRED, Listing, load_vocabulary, parse_listing
 
@@ -103,6 +103,8 @@ def read_listing_csv(data: bytes | str) -> Iterator[tuple[int, dict[str, str]]]:
         raise ImportRefused([f"line 1: unknown column(s): {', '.join(unknown)}"])
     start = reader.line_num + 1
     first = True
+    keep = [h not in EXPORT_ONLY_COLUMNS for h in header]
+    plain_header = all(keep)
     while True:
         try:
             values = next(reader)
@@ -115,10 +117,10 @@ def read_listing_csv(data: bytes | str) -> Iterator[tuple[int, dict[str, str]]]:
         elif any(v.strip() for v in values):
             if len(values) > len(header):
                 yield start, {"__too_many__": str(len(values))}
+            elif plain_header and "\x00'" not in "\x00" + "\x00".join(values):
+                yield start, dict(zip(header, values))  # no cell starts with an apostrophe
             else:
-                yield start, {
-                    h: restore_formula(v) for h, v in zip(header, values) if h not in EXPORT_ONLY_COLUMNS
-                }
+                yield start, {h: restore_formula(v) for h, v, k in zip(header, values, keep) if k}
         first = False
         start = reader.line_num + 1
 
@@ -212,6 +214,24 @@ def points_outside_country(session: Session, listings: list[Listing], *, label: 
     return errors
 
 
+def lift_limits_for_bulk_import(session: Session) -> None:
+    """Settings for an administrator's bulk import, for the current transaction only.
+
+    The web's statement and idle-in-transaction timeouts are lifted (a 1,000,000-row file
+    validates and writes for minutes in one transaction), and sorts and hashes of the
+    set-based import get memory enough not to spill to disk.
+    """
+    session.execute(text("SET LOCAL statement_timeout = 0"))
+    session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+    session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+# From this many points to place on, the areas and timezones are found by set-based spatial
+# joins (each subdivided polygon probes an index on the points); below it, one index lookup
+# per point is cheaper than building that index.
+BULK_AREAS_MIN_POINTS = 2000
+
+
 def import_listings(
     session: Session,
     listings: list[Listing],
@@ -219,6 +239,7 @@ def import_listings(
     dry_run: bool = False,
     demo: bool = False,
     actor: Actor = COMMAND_LINE,
+    bulk_areas_min_points: int = BULK_AREAS_MIN_POINTS,
 ) -> ImportReport:
     """Upsert validated listings by (organization, external_id) in set-based SQL.
 
@@ -250,19 +271,37 @@ def import_listings(
             ),
             {"demo": demo},
         )
-        session.execute(text(_CLASSIFY_SQL))
-        counts = dict(
-            session.execute(text("SELECT action, count(*) FROM import_staging GROUP BY action")).all()
+        service_seq, location_seq = session.execute(
+            text(
+                "SELECT CAST(CAST(pg_get_serial_sequence('service', 'id') AS regclass) AS oid), "
+                "CAST(CAST(pg_get_serial_sequence('location', 'id') AS regclass) AS oid)"
+            )
+        ).one()
+        session.execute(
+            text(_PLAN_SQL),
+            {"write": not dry_run, "service_seq": service_seq, "location_seq": location_seq},
         )
-        report.created = counts.get("create", 0)
-        report.updated = counts.get("update", 0)
-        report.unchanged = counts.get("same", 0)
+        to_locate = 0
+        for action, n, locate in session.execute(
+            text("SELECT action, count(*), count(*) FILTER (WHERE locate) FROM import_rows GROUP BY action")
+        ):
+            setattr(report, {"create": "created", "update": "updated", "same": "unchanged"}[action], n)
+            to_locate += locate
         if not dry_run:
+            if to_locate >= bulk_areas_min_points:
+                for statement in _AREAS_BULK_SQL:
+                    session.execute(text(statement))
+            else:
+                session.execute(text(_AREAS_PER_POINT_SQL))
             session.execute(text(_HISTORY_BEFORE_SQL))
             for statement in _WRITE_SQL:
                 session.execute(text(statement), {"demo": demo})
-            session.execute(text(_HISTORY_SQL), {"uid": actor.user_id, "actor": actor.label, "via": actor.via})
-            session.execute(text("DROP TABLE import_before"))
+            who = {"uid": actor.user_id, "actor": actor.label, "via": actor.via}
+            session.execute(text(_HISTORY_CREATED_SQL), who)
+            session.execute(text(_HISTORY_SQL), who)
+            for table in ("import_before", "import_areas", "import_points"):
+                session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        session.execute(text("DROP TABLE import_rows"))
         session.execute(text("DROP TABLE import_staging"))
     except BaseException:
         savepoint.rollback()
@@ -276,7 +315,8 @@ def import_listings(
 
 def _stage(session: Session, listings: list[Listing]) -> None:
     """COPY the listings into a temporary staging table on the session's connection."""
-    session.execute(text("DROP TABLE IF EXISTS import_staging"))
+    for table in ("import_staging", "import_rows", "import_points", "import_areas", "import_before"):
+        session.execute(text(f"DROP TABLE IF EXISTS {table}"))
     session.execute(
         text(
             """
@@ -285,12 +325,7 @@ def _stage(session: Session, listings: list[Listing]) -> None:
               categories text[], populations text[], languages text[], country text,
               address text, lat float8, lon float8, phone text, whatsapp text, email text,
               website text, hours text, free bool, confidential bool,
-              approximate bool DEFAULT false,
-              organization_id int, service_id int, location_id int, action text,
-              new_public bool DEFAULT false, keep_point bool DEFAULT false,
-              new_location bool DEFAULT false, admin_area_code text, area_country text,
-              public_area_code text,
-              timezone text
+              approximate bool DEFAULT false
             ) ON COMMIT DROP
             """
         )
@@ -307,30 +342,26 @@ def _stage(session: Session, listings: list[Listing]) -> None:
                         x.free, x.confidential, bool(x.extra.get("approximate")),
                     )
                 )  # fmt: skip
-    # Statistics for the joins that follow (a temp table has none until analyzed).
-    session.execute(text("ANALYZE import_staging"))
+    # Statistics for the joins that follow (a temp table has none until analyzed): only the
+    # join keys, the rest would cost more than it tells.
+    session.execute(text("ANALYZE import_staging (organization, external_id)"))
 
 
-# Resolve ids and decide, per row, create / update / same.  A soft-deleted service that is
-# imported again is restored (an update).
-_CLASSIFY_SQL = """
-UPDATE import_staging s SET organization_id = o.id FROM organization o WHERE o.name = s.organization;
-UPDATE import_staging s SET service_id = sv.id, location_id = (
-         SELECT sal.location_id FROM service_at_location sal WHERE sal.service_id = sv.id
-          ORDER BY sal.id LIMIT 1)
-  FROM service sv
- WHERE sv.organization_id = s.organization_id AND sv.external_id = s.external_id;
-UPDATE import_staging s SET action = 'create' WHERE s.service_id IS NULL;
--- An HSDS export's confidential point is the public point (rounded to 6 decimals): when it
--- is still the stored public point, the exact point is kept, not overwritten by it.
-UPDATE import_staging s SET keep_point = true
-  FROM service sv, location l
- WHERE s.approximate AND sv.id = s.service_id AND l.id = s.location_id AND sv.confidential
-   AND ST_DWithin(l.public_geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326), 0.000001);
--- Such a file has no address for it either (never published): keep the stored one.
-UPDATE import_staging s SET address = l.address
-  FROM location l WHERE s.keep_point AND s.address IS NULL AND l.id = s.location_id;
-UPDATE import_staging s SET action = CASE WHEN
+# The plan of an import, one row per listing, in one pass over the staging table: ids and
+# create / update / same.  A soft-deleted service that is imported again is restored (an
+# update).  An HSDS export's confidential point is the public point (rounded to 6
+# decimals): when it is still the stored public point, the exact point is kept
+# ("keep_point"), not overwritten by it, and the stored address too (never published, so
+# such a file has none).  New ids come from the sequences here (services in the file's
+# order), so the writes need no RETURNING join; a dry run draws none.  "locate": the
+# point's areas and timezone are to be computed (import_areas).
+_PLAN_SQL = """
+CREATE TEMP TABLE import_rows ON COMMIT DROP AS
+WITH matched AS (
+  SELECT s.*, pt.geom AS pt, o.id AS organization_id, sv.id AS existing_service_id,
+         f.location_id AS existing_location_id, l.address AS stored_address,
+         coalesce(s.approximate AND sv.confidential
+                  AND ST_DWithin(l.public_geom, pt.geom, 0.000001), false) AS keep_point,
          sv.status = 'active' AND sv.deleted_at IS NULL AND l.id IS NOT NULL
          AND (sv.name, sv.description, sv.categories::text[], sv.populations::text[],
               sv.languages::text[], sv.phone, sv.whatsapp, sv.email, sv.website, sv.hours,
@@ -338,115 +369,170 @@ UPDATE import_staging s SET action = CASE WHEN
              IS NOT DISTINCT FROM
              (s.name, s.description, s.categories, s.populations, s.languages, s.phone,
               s.whatsapp, s.email, s.website, s.hours, s.free, s.confidential)
-         AND l.declared_country = s.country AND l.address IS NOT DISTINCT FROM s.address
-         AND (s.keep_point OR ST_Equals(l.geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)))
-       THEN 'same' ELSE 'update' END,
-       new_public = s.confidential AND NOT s.approximate AND NOT (
-         sv.confidential AND l.id IS NOT NULL
-         AND (s.keep_point OR ST_Equals(l.geom, ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))))
-  FROM service sv LEFT JOIN location l ON l.id = (
-         SELECT sal.location_id FROM service_at_location sal WHERE sal.service_id = sv.id
-          ORDER BY sal.id LIMIT 1)
- WHERE sv.id = s.service_id;
+         AND l.declared_country = s.country AS same_service,
+         sv.confidential AND l.id IS NOT NULL AS was_confidential,
+         ST_Equals(l.geom, pt.geom) AS same_point
+    FROM import_staging s
+    JOIN organization o ON o.name = s.organization
+    CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS geom) pt
+    LEFT JOIN service sv ON sv.organization_id = o.id AND sv.external_id = s.external_id
+    -- The service's first location ("+ 0": found by the service_id index and sorted, not
+    -- by walking the primary key until one of the service's rows turns up).
+    LEFT JOIN LATERAL (
+      SELECT sal.location_id FROM service_at_location sal
+       WHERE sal.service_id = sv.id ORDER BY sal.id + 0 LIMIT 1) f ON true
+    LEFT JOIN location l ON l.id = f.location_id
+), kept AS (
+  SELECT m.*, CASE WHEN m.keep_point AND m.address IS NULL THEN m.stored_address
+                   ELSE m.address END AS write_address
+    FROM matched m
+), decided AS (
+  SELECT k.*,
+         CASE WHEN k.existing_service_id IS NULL THEN 'create'
+              WHEN k.same_service AND k.stored_address IS NOT DISTINCT FROM k.write_address
+                   AND (k.keep_point OR k.same_point) THEN 'same'
+              ELSE 'update' END AS action,
+         k.existing_service_id IS NOT NULL AND k.confidential AND NOT k.approximate
+         AND NOT coalesce(k.was_confidential AND (k.keep_point OR k.same_point), false) AS new_public
+    FROM kept k
+   ORDER BY k.line
+)
+SELECT d.line, d.organization_id, d.external_id, d.action, d.keep_point, d.new_public,
+       CASE WHEN d.action = 'create' AND :write THEN nextval(CAST(CAST(:service_seq AS oid) AS regclass))
+            ELSE d.existing_service_id END AS service_id,
+       d.action <> 'same' AND d.existing_location_id IS NULL AS new_location,
+       CASE WHEN d.action <> 'same' AND d.existing_location_id IS NULL AND :write
+            THEN nextval(CAST(CAST(:location_seq AS oid) AS regclass))
+            ELSE d.existing_location_id END AS location_id,
+       d.action <> 'same' AND NOT d.keep_point AS locate,
+       d.name, d.description, d.categories, d.populations, d.languages, d.country,
+       d.write_address AS address, d.pt, d.phone, d.whatsapp, d.email, d.website, d.hours,
+       d.free, d.confidential, d.approximate
+  FROM decided d
 """
 
-_WRITE_SQL = (
-    # The per-row trigger that fills a location's admin area and timezone waits: the
-    # set-based fill at the end does every written location in one statement
-    # (transaction-local setting; reverted with the savepoint on failure).
-    "SELECT set_config('mapservice.defer_location_fill', 'on', true)",
-    # Admin area and timezone of each point to write, as location_fill_areas() computes
-    # them: the admin-1 polygon covering the point (else the nearest within about 5 km:
-    # Natural Earth coastlines are 1-2 km off) and the nearest town's timezone.  Computed
-    # on the staging table, so locations are written once, complete (an UPDATE after the
-    # INSERT would rewrite every row and its four spatial index entries).  Points in
-    # spatial order: consecutive point-in-polygon tests reuse PostGIS's prepared polygon.
+# Admin area and timezone of each point to write, as location_fill_areas() computes them:
+# the admin-1 area covering the point (the first by code on a shared border), else the
+# nearest within about 5 km (Natural Earth coastlines are 1-2 km off); the nearest town's
+# timezone.  "public_area_code" is the covering area alone (the coverage rule, migration
+# 0005).  Polygons are the subdivided parts of migration 0006.
+_AREAS_PER_POINT_SQL = """
+CREATE TEMP TABLE import_areas ON COMMIT DROP AS
+SELECT r.line, coalesce(a1.code, a2.code) AS admin_area_code,
+       coalesce(a1.country_code, a2.country_code) AS area_country,
+       a1.code AS public_area_code, tz.timezone
+  FROM import_rows r
+  LEFT JOIN LATERAL (
+    SELECT a.code, a.country_code FROM admin_area_part a
+     WHERE ST_Covers(a.geom, r.pt) ORDER BY a.code LIMIT 1) a1 ON true
+  LEFT JOIN LATERAL (
+    SELECT a.code, a.country_code FROM admin_area_part a
+     WHERE a1.code IS NULL AND ST_DWithin(a.geom, r.pt, 0.05)
+     ORDER BY ST_Distance(a.geom, r.pt), a.code LIMIT 1) a2 ON true
+  LEFT JOIN LATERAL (
+    SELECT pl.timezone FROM place pl ORDER BY pl.geom <-> r.pt LIMIT 1) tz ON true
+ WHERE r.locate
+"""
+
+# The same for many points, set-based.  Each polygon part probes a GiST index on the points
+# (PostGIS prepares the polygon once for all its points), instead of one polygon lookup per
+# point.  The nearest town: the town whose Voronoi cell covers the point (a cell is the set
+# of points nearer to its town than to any other, in the same planar distance as "<->"),
+# found the same way; a point in no cell (none, in practice) falls back to the KNN lookup.
+_AREAS_BULK_SQL = (
+    "CREATE TEMP TABLE import_points ON COMMIT DROP AS SELECT line, pt FROM import_rows WHERE locate",
+    "CREATE INDEX ON import_points USING gist (pt)",
+    "ANALYZE import_points",
     """
-    UPDATE import_staging s SET admin_area_code = f.code, area_country = f.country_code,
-           timezone = f.timezone, public_area_code = f.covering_code
-      FROM (
-        SELECT p.row, coalesce(a1.code, a2.code) AS code, a1.code AS covering_code,
-               coalesce(a1.country_code, a2.country_code) AS country_code, tz.timezone
-          FROM (SELECT s2.ctid AS row, ST_SetSRID(ST_MakePoint(s2.lon, s2.lat), 4326) AS geom
-                  FROM import_staging s2 WHERE s2.action <> 'same'
-                 ORDER BY ST_GeoHash(ST_SetSRID(ST_MakePoint(s2.lon, s2.lat), 4326), 6)) p
-          LEFT JOIN LATERAL (
-            SELECT a.code, a.country_code FROM admin_area a
-             WHERE ST_Covers(a.geom, p.geom) ORDER BY a.code LIMIT 1) a1 ON true
-          LEFT JOIN LATERAL (
-            SELECT a.code, a.country_code FROM admin_area a
-             WHERE a1.code IS NULL AND ST_DWithin(a.geom, p.geom, 0.05)
-             ORDER BY ST_Distance(a.geom, p.geom) LIMIT 1) a2 ON true
-          LEFT JOIN LATERAL (
-            SELECT pl.timezone FROM place pl ORDER BY pl.geom <-> p.geom LIMIT 1) tz ON true
-      ) f
-     WHERE s.ctid = f.row
+    CREATE TEMP TABLE import_areas ON COMMIT DROP AS
+    WITH covering AS (
+      SELECT DISTINCT ON (p.line) p.line, a.code, a.country_code
+        FROM admin_area_part a JOIN import_points p ON ST_Covers(a.geom, p.pt)
+       ORDER BY p.line, a.code
+    ), cells AS (
+      SELECT cell.geom, (SELECT min(pl.timezone) FROM place pl
+                          WHERE ST_Intersects(cell.geom, pl.geom)) AS timezone
+        FROM ST_Dump(ST_VoronoiPolygons((SELECT ST_Collect(geom) FROM place))) AS cell
+    ), zoned AS (
+      SELECT DISTINCT ON (p.line) p.line, c.timezone
+        FROM cells c JOIN import_points p ON ST_Covers(c.geom, p.pt)
+       ORDER BY p.line, c.timezone
+    )
+    SELECT p.line, coalesce(cv.code, near.code) AS admin_area_code,
+           coalesce(cv.country_code, near.country_code) AS area_country,
+           cv.code AS public_area_code, coalesce(z.timezone, knn.timezone) AS timezone
+      FROM import_points p
+      LEFT JOIN covering cv ON cv.line = p.line
+      LEFT JOIN zoned z ON z.line = p.line
+      LEFT JOIN LATERAL (
+        SELECT a.code, a.country_code FROM admin_area_part a
+         WHERE cv.code IS NULL AND ST_DWithin(a.geom, p.pt, 0.05)
+         ORDER BY ST_Distance(a.geom, p.pt), a.code LIMIT 1) near ON true
+      LEFT JOIN LATERAL (
+        SELECT pl.timezone FROM place pl WHERE z.timezone IS NULL
+         ORDER BY pl.geom <-> p.pt LIMIT 1) knn ON true
     """,
-    # New services.
+)
+
+_WRITE_SQL = (
+    # The per-row triggers that fill a location's areas and timezone stand aside: import_areas
+    # has them (transaction-local setting; reverted with the savepoint on failure).
+    "SELECT set_config('mapservice.defer_location_fill', 'on', true)",
+    # New services, with the ids the plan drew.
     """
-    WITH inserted AS (
-      INSERT INTO service (organization_id, external_id, name, description, categories,
-                           populations, languages, phone, whatsapp, email, website, hours,
-                           free, confidential, status, is_demo, last_verified, version,
-                           created_at, updated_at)
-      SELECT organization_id, external_id, name, description, categories, populations,
-             languages, phone, whatsapp, email, website, hours, free, confidential, 'active',
-             :demo, current_date, 1, now(), now()
-        FROM import_staging WHERE action = 'create'
-       ORDER BY line  -- ids follow the file's order
-      RETURNING id, organization_id, external_id)
-    UPDATE import_staging s SET service_id = i.id
-      FROM inserted i
-     WHERE s.organization_id = i.organization_id AND s.external_id = i.external_id
+    INSERT INTO service (id, organization_id, external_id, name, description, categories,
+                         populations, languages, phone, whatsapp, email, website, hours,
+                         free, confidential, status, is_demo, last_verified, version,
+                         created_at, updated_at)
+    SELECT service_id, organization_id, external_id, name, description, categories, populations,
+           languages, phone, whatsapp, email, website, hours, free, confidential, 'active',
+           :demo, current_date, 1, now(), now()
+      FROM import_rows WHERE action = 'create'
+     ORDER BY service_id
     """,
     # Changed services: new version, verified today, restored if deleted.
     """
-    UPDATE service sv SET name = s.name, description = s.description,
-           categories = s.categories, populations = s.populations, languages = s.languages,
-           phone = s.phone, whatsapp = s.whatsapp, email = s.email, website = s.website,
-           hours = s.hours, free = s.free, confidential = s.confidential, status = 'active',
+    UPDATE service sv SET name = r.name, description = r.description,
+           categories = r.categories, populations = r.populations, languages = r.languages,
+           phone = r.phone, whatsapp = r.whatsapp, email = r.email, website = r.website,
+           hours = r.hours, free = r.free, confidential = r.confidential, status = 'active',
            deleted_at = NULL, last_verified = current_date, version = sv.version + 1,
            updated_at = now()
-      FROM import_staging s
-     WHERE s.action = 'update' AND sv.id = s.service_id
+      FROM import_rows r
+     WHERE r.action = 'update' AND sv.id = r.service_id
     """,
     # Locations of changed services that have one.
     """
-    UPDATE location l SET geom = CASE WHEN s.keep_point THEN l.geom
-                                      ELSE ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) END,
+    UPDATE location l SET geom = CASE WHEN r.keep_point THEN l.geom ELSE r.pt END,
            public_geom = CASE
-             WHEN s.keep_point THEN l.public_geom
-             WHEN NOT s.confidential OR s.approximate THEN ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326)
-             WHEN s.new_public THEN generalize_point(ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326))
+             WHEN r.keep_point THEN l.public_geom
+             WHEN NOT r.confidential OR r.approximate THEN r.pt
+             WHEN r.new_public THEN generalize_point(r.pt)
              ELSE l.public_geom END,
-           address = s.address, declared_country = s.country,
-           admin_area_code = CASE WHEN s.keep_point THEN l.admin_area_code ELSE s.admin_area_code END,
-           country_code = CASE WHEN s.keep_point THEN l.country_code ELSE s.area_country END,
-           timezone = CASE WHEN s.keep_point THEN l.timezone ELSE s.timezone END,
-           public_area_code = CASE WHEN s.keep_point THEN l.public_area_code ELSE s.public_area_code END
-      FROM import_staging s
-     WHERE s.action = 'update' AND l.id = s.location_id
+           address = r.address, declared_country = r.country,
+           admin_area_code = CASE WHEN r.keep_point THEN l.admin_area_code ELSE a.admin_area_code END,
+           country_code = CASE WHEN r.keep_point THEN l.country_code ELSE a.area_country END,
+           timezone = CASE WHEN r.keep_point THEN l.timezone ELSE a.timezone END,
+           public_area_code = CASE WHEN r.keep_point THEN l.public_area_code ELSE a.public_area_code END
+      FROM import_rows r LEFT JOIN import_areas a ON a.line = r.line
+     WHERE r.action = 'update' AND NOT r.new_location AND l.id = r.location_id
     """,
     # Locations for new services (and for any service that had none).
     """
-    UPDATE import_staging SET location_id = nextval(pg_get_serial_sequence('location', 'id')),
-           new_location = true
-     WHERE action <> 'same' AND location_id IS NULL
-    """,
-    """
     INSERT INTO location (id, geom, public_geom, address, declared_country, admin_area_code,
                           country_code, timezone, public_area_code)
-    SELECT s.location_id, p.pt,
-           CASE WHEN s.confidential AND NOT s.approximate THEN generalize_point(p.pt) ELSE p.pt END,
-           s.address, s.country, s.admin_area_code, s.area_country, s.timezone, s.public_area_code
-      FROM import_staging s
-      CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS pt) p
-     WHERE s.new_location
+    SELECT r.location_id, r.pt,
+           CASE WHEN r.confidential AND NOT r.approximate THEN generalize_point(r.pt) ELSE r.pt END,
+           r.address, r.country, a.admin_area_code, a.area_country, a.timezone, a.public_area_code
+      FROM import_rows r LEFT JOIN import_areas a ON a.line = r.line
+     WHERE r.new_location
+     ORDER BY r.location_id
     """,
     """
     INSERT INTO service_at_location (service_id, location_id)
-    SELECT s.service_id, s.location_id FROM import_staging s
-     WHERE s.action <> 'same'
+    SELECT r.service_id, r.location_id FROM import_rows r
+     WHERE r.action <> 'same'
+     ORDER BY r.service_id
     ON CONFLICT (service_id, location_id) DO NOTHING
     """,
     "SELECT set_config('mapservice.defer_location_fill', 'off', true)",
@@ -454,23 +540,53 @@ _WRITE_SQL = (
 
 # The history of an import, set-based: snapshots of the services to change before the write,
 # then one history row per created/changed/restored service with the fields that differ.
-_HISTORY_BEFORE_SQL = f"""
-CREATE TEMP TABLE import_before ON COMMIT DROP AS
-SELECT snap.id, snap.doc FROM ({SNAPSHOT_SQL}
- WHERE s.id IN (SELECT service_id FROM import_staging WHERE action = 'update')) snap
+# Each service's first location is the plan's location_id (the one SNAPSHOT_SQL takes), so
+# the snapshots are plain joins.
+_IMPORT_SNAPSHOT_SQL = f"""
+    SELECT s.id, s.organization_id, s.version, s.status, {SNAPSHOT_DOC} AS doc
+      FROM import_rows r JOIN service s ON s.id = r.service_id
+      LEFT JOIN location l ON l.id = r.location_id
 """
 
+_HISTORY_BEFORE_SQL = f"""
+CREATE TEMP TABLE import_before ON COMMIT DROP AS
+{_IMPORT_SNAPSHOT_SQL} WHERE r.action = 'update'
+"""
+
+# changes: {field: {"before": b, "after": a}} for each field that differs.
 _HISTORY_SQL = f"""
 INSERT INTO service_history (service_id, organization_id, user_id, actor, via, action, changes, version, at)
 SELECT a.id, a.organization_id, :uid, :actor, :via,
-       CASE WHEN b.id IS NULL THEN 'create' WHEN b.doc->>'status' <> 'active' THEN 'restore' ELSE 'update' END,
-       COALESCE((SELECT jsonb_object_agg(n.key, jsonb_build_object('before', o.value, 'after', n.value))
-                   FROM jsonb_each(a.doc) n LEFT JOIN jsonb_each(b.doc) o ON o.key = n.key
-                  WHERE o.value IS DISTINCT FROM n.value
-                    AND (b.id IS NOT NULL OR n.value NOT IN ('null'::jsonb, '""'::jsonb, '[]'::jsonb))),
-                '{{}}'::jsonb),
+       CASE WHEN b.doc->>'status' <> 'active' THEN 'restore' ELSE 'update' END,
+       COALESCE((SELECT jsonb_object_agg(n.key, jsonb_build_object('before', b.doc -> n.key, 'after', n.value))
+                   FROM jsonb_each(a.doc) n WHERE (b.doc -> n.key) IS DISTINCT FROM n.value), '{{}}'::jsonb),
        a.version, now()
-  FROM ({SNAPSHOT_SQL}
-        WHERE s.id IN (SELECT service_id FROM import_staging WHERE action <> 'same')) a
-  LEFT JOIN import_before b ON b.id = a.id
+  FROM ({_IMPORT_SNAPSHOT_SQL} WHERE r.action = 'update') a
+  JOIN import_before b ON b.id = a.id
+ ORDER BY a.id
+"""
+
+# A new service's changes are its fields with a value (not null, "" or []), before null.
+# Written as JSON text and parsed once: a nested jsonb_build_object() per field, or a
+# jsonb_each() aggregate per row, costs about five times more on a bulk import.
+_CREATED_FIELDS = ", ".join(
+    f"coalesce(to_json({sql})::text, 'null') AS f{i}" for i, (_, sql) in enumerate(SNAPSHOT_FIELDS)
+)
+_CREATED_CHANGES = (
+    "CAST('{' || substr(concat("
+    + ", ".join(
+        f"""CASE WHEN c.f{i} NOT IN ('null', '""', '[]') """
+        f"""THEN ', "{key}": {{"before": null, "after": ' || c.f{i} || '}}' END"""  # ": null", not ":null" (a bind)
+        for i, (key, _) in enumerate(SNAPSHOT_FIELDS)
+    )
+    + "), 2) || '}' AS jsonb)"
+)
+_HISTORY_CREATED_SQL = f"""
+INSERT INTO service_history (service_id, organization_id, user_id, actor, via, action, changes, version, at)
+SELECT c.id, c.organization_id, :uid, :actor, :via, 'create', {_CREATED_CHANGES}, c.version, now()
+  FROM (SELECT s.id, s.organization_id, s.version, {_CREATED_FIELDS}
+          FROM import_rows r JOIN service s ON s.id = r.service_id
+          LEFT JOIN location l ON l.id = r.location_id
+         WHERE r.action = 'create' OFFSET 0) c
+ ORDER BY c.id
 """

@@ -59,6 +59,7 @@ NO = {"no", "n", "false", "0"}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")  # and lone surrogates
+COMMA_DECIMAL_RE = re.compile(r"[-+]?\d+,\d+")
 DECIMAL_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", re.ASCII)
 
 
@@ -151,7 +152,7 @@ def parse_coordinate(value: object, name: str, low: float, high: float) -> float
         except ValueError as exc:
             raise ValueError(f"{name} {exc}") from None
         shown = f"'{raw}'"
-        if re.fullmatch(r"[-+]?\d+,\d+", raw):
+        if COMMA_DECIMAL_RE.fullmatch(raw):
             raise ValueError(f"{name} {shown} uses a comma: write decimal degrees with a dot")
         # float() also takes '1_000', 'infinity' and non-ASCII digits: only plain decimals pass.
         if not DECIMAL_RE.fullmatch(raw):
@@ -229,16 +230,71 @@ def is_valid_hours(value: str) -> bool:
         return False
 
 
+def _is_plain_text_row(raw: Mapping[str, object]) -> bool:
+    """True when every value is text that :func:`clean_text` would only strip.
+
+    Checked once on the whole row (joined by newlines, which neither count as control
+    characters nor combine with a neighbour in NFC), instead of field by field: a bulk
+    import's rows are nearly always plain, and the rest take the field-by-field path.
+    """
+    try:
+        joined = "\n".join(raw.values())  # type: ignore[arg-type]
+    except TypeError:  # a value that is not text (JSON from the API)
+        return False
+    if CONTROL_RE.search(joined):
+        return False
+    return joined.isascii() or unicodedata.is_normalized("NFC", joined)
+
+
+@lru_cache(maxsize=16384)
+def _check_codes(value: str, column: str, known: frozenset[str] | None, what: str) -> tuple[list[str], tuple[str, ...]]:
+    """The codes of a ``;``-separated cell and the reasons they fail (cached: cells repeat)."""
+    try:
+        values = split_codes(value)
+    except ValueError as exc:
+        return [], (f"{column} {exc}",)
+    errors = []
+    for code in values:
+        if known is not None and code not in known:
+            errors.append(f"unknown {what} '{code}'")
+        elif known is None and not is_known_language(code):
+            errors.append(f"unknown language code '{code}' (use ISO 639-1 or 639-3)")
+    return values, tuple(errors)
+
+
+@lru_cache(maxsize=65536)
+def _check_phone(value: str, country: str, column: str) -> tuple[str | None, str | None]:
+    """:func:`parse_phone` as (number, reason), cached: an organization's number repeats."""
+    try:
+        return parse_phone(value, country, column), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+@lru_cache(maxsize=1024)
+def _check_flag(value: str, column: str) -> tuple[bool | None, str | None]:
+    """:func:`parse_flag` as (flag, reason), cached."""
+    try:
+        return parse_flag(value, column), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
 def parse_listing(raw: Mapping[str, object], vocab: Vocabulary, line: int = 0) -> tuple[Listing | None, list[str]]:
     """Validate one listing; return it normalized, or ``None`` and every reason it fails."""
     errors: list[str] = []
+    plain = _is_plain_text_row(raw)
 
     def text_field(name: str) -> str:
-        try:
-            value = clean_text(raw.get(name))
-        except ValueError as exc:
-            errors.append(f"{name} {exc}")
-            return ""
+        value = raw.get(name)
+        if plain:
+            value = value.strip() if value is not None else ""  # type: ignore[union-attr]
+        else:
+            try:
+                value = clean_text(value)
+            except ValueError as exc:
+                errors.append(f"{name} {exc}")
+                return ""
         limit = MAX_LENGTHS.get(name)
         if limit and len(value) > limit:
             errors.append(f"{name} is longer than {limit} characters")
@@ -263,8 +319,13 @@ def parse_listing(raw: Mapping[str, object], vocab: Vocabulary, line: int = 0) -
         errors.append(f"country '{country}' is not one of {' '.join(COUNTRIES)}")
 
     def codes(column: str, known: frozenset[str] | None, what: str) -> list[str]:
+        value = raw.get(column)
+        if isinstance(value, str):
+            values, reasons = _check_codes(value, column, known, what)
+            errors.extend(reasons)
+            return list(values)
         try:
-            values = split_codes(raw.get(column))
+            values = split_codes(value)
         except ValueError as exc:
             errors.append(f"{column} {exc}")
             return []
@@ -293,8 +354,14 @@ def parse_listing(raw: Mapping[str, object], vocab: Vocabulary, line: int = 0) -
 
     phones: dict[str, str | None] = {}
     for column in ("phone", "whatsapp"):
+        value = raw.get(column)
+        if isinstance(value, str):
+            phones[column], reason = _check_phone(value, country, column)
+            if reason:
+                errors.append(reason)
+            continue
         try:
-            phones[column] = parse_phone(raw.get(column), country, column)
+            phones[column] = parse_phone(value, country, column)
         except ValueError as exc:
             errors.append(str(exc))
             phones[column] = None
@@ -308,8 +375,14 @@ def parse_listing(raw: Mapping[str, object], vocab: Vocabulary, line: int = 0) -
 
     flags: dict[str, bool | None] = {}
     for column in ("free", "confidential"):
+        value = raw.get(column)
+        if isinstance(value, str):
+            flags[column], reason = _check_flag(value, column)
+            if reason:
+                errors.append(reason)
+            continue
         try:
-            flags[column] = parse_flag(raw.get(column), column)
+            flags[column] = parse_flag(value, column)
         except ValueError as exc:
             errors.append(str(exc))
             flags[column] = None

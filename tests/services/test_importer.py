@@ -167,3 +167,137 @@ def test_text_is_nfc_normalized(session):
     run_import(session, csv_of(decomposed))
     name = session.execute(text("SELECT name FROM service WHERE external_id = 'a-1'")).scalar_one()
     assert name == "Asesoría legal" and len(name) == len("Asesoría legal")
+
+
+# --- derived data after a bulk import: areas, nearby_search, history -------------------
+
+BULK = {"bulk_areas_min_points": 1}  # the set-based spatial path even for a small file
+PER_POINT = {"bulk_areas_min_points": 10**9}
+
+
+def import_file(session, data, **kwargs):
+    return import_listings(session, validate_rows(session, read_listing_csv(data)), **kwargs)
+
+
+def location_areas(session):
+    return session.execute(
+        text("SELECT s.external_id, l.admin_area_code, l.country_code, l.timezone, l.public_area_code "
+             "FROM service s JOIN service_at_location sal ON sal.service_id = s.id "
+             "JOIN location l ON l.id = sal.location_id ORDER BY s.external_id")  # fmt: skip
+    ).all()
+
+
+def areas_by_the_row_triggers(session):
+    """What the per-row triggers compute for the stored points (they fire on a rewrite)."""
+    session.execute(text("UPDATE location SET geom = geom, public_geom = public_geom"))
+    return location_areas(session)
+
+
+def nearby_rows(session):
+    return session.execute(
+        text("SELECT sal_id, service_id, ST_AsText(public_geom), category_keys, populations, languages, "
+             "last_verified FROM nearby_search ORDER BY sal_id")  # fmt: skip
+    ).all()
+
+
+def nearby_rows_expected(session):
+    """nearby_search as its definition (migration 0004) derives it from the directory."""
+    return session.execute(
+        text("SELECT sal.id, s.id, ST_AsText(l.public_geom), category_keys(s.categories), s.populations, "
+             "s.languages, s.last_verified FROM service s JOIN organization o ON o.id = s.organization_id "
+             "JOIN service_at_location sal ON sal.service_id = s.id JOIN location l ON l.id = sal.location_id "
+             "WHERE s.status = 'active' AND s.deleted_at IS NULL AND o.status = 'approved' ORDER BY sal.id")  # fmt: skip
+    ).all()
+
+
+def snapshots(session):
+    from mapservice.services.history import SNAPSHOT_SQL
+
+    return {r.id: r.doc for r in session.execute(text(SNAPSHOT_SQL + " ORDER BY s.id"))}
+
+
+def history(session, action):
+    return {
+        r.service_id: r.changes
+        for r in session.execute(
+            text("SELECT service_id, changes FROM service_history WHERE action = :a ORDER BY id"), {"a": action}
+        )
+    }
+
+
+@pytest.mark.parametrize("paths", [BULK, PER_POINT], ids=["bulk", "per-point"])
+def test_import_fills_areas_as_the_row_triggers_do(session, paths):
+    import_file(session, SAMPLE, **paths)
+    imported = location_areas(session)
+    assert len(imported) == 6 and all(row[1] and row[3] for row in imported)
+    assert imported == areas_by_the_row_triggers(session)
+
+
+def test_bulk_and_per_point_areas_agree_on_generated_points(session):
+    # Points spread over the seven countries (town centres of the gazetteer, some pushed
+    # 0.03 degrees off, i.e. a few onto a coast or a border): both paths, same answers.
+    towns = session.execute(
+        text("SELECT p.country_code, ST_Y(p.geom), ST_X(p.geom) FROM place p JOIN country c "
+             "ON c.code = p.country_code AND ST_DWithin(c.geom, p.geom, 0.005) ORDER BY p.id")  # fmt: skip
+    ).all()[::40]
+    rows = [
+        f"Org A,t-{i},Servicio,,protection.legal,,es,{country},,{lat + (0.03 if i % 7 == 0 else 0):.6f},{lon:.6f},,,,,,,"
+        for i, (country, lat, lon) in enumerate(towns)
+    ]
+    data = csv_of(*rows)
+    listings = validate_rows(session, read_listing_csv(data))
+    savepoint = session.begin_nested()
+    import_listings(session, listings, **PER_POINT)
+    per_point = location_areas(session)
+    savepoint.rollback()
+    import_listings(session, listings, **BULK)
+    assert location_areas(session) == per_point
+    assert len(per_point) > 100
+
+
+def test_nearby_search_and_history_after_a_bulk_import(session):
+    report = import_file(session, SAMPLE, **BULK)
+    assert report.created == 6
+    assert nearby_rows(session) == nearby_rows_expected(session)
+    assert len(nearby_rows(session)) == 6
+    created = history(session, "create")
+    docs = snapshots(session)
+    assert set(created) == set(docs)
+    for service_id, doc in docs.items():
+        assert created[service_id] == {
+            key: {"before": None, "after": value} for key, value in doc.items() if value not in (None, "", [])
+        }
+
+
+def test_reimport_with_changes_keeps_derived_data_right(session):
+    import_file(session, SAMPLE, **BULK)
+    ids = dict(session.execute(text("SELECT external_id, id FROM service")).all())
+    session.execute(text("UPDATE service SET status = 'deleted', deleted_at = now() WHERE external_id = 'ex-030'"))
+    changed = (
+        SAMPLE.replace("Orientación sobre asilo", "Orientación legal sobre asilo")
+        # ex-010 moves from San José to Limón (another province of Costa Rica)
+        .replace("9.9326,-84.0775", "9.9907,-83.0360")
+        .replace("livelihoods.employment;training.rights", "livelihoods.employment")
+    )
+    report = import_file(session, changed, **BULK)
+    assert (report.created, report.updated, report.unchanged) == (0, 3, 3)
+    assert nearby_rows(session) == nearby_rows_expected(session)
+    assert len(nearby_rows(session)) == 6  # the deleted service is back
+    assert location_areas(session) == areas_by_the_row_triggers(session)
+    areas = {row[0]: row[1] for row in location_areas(session)}
+    assert areas["ex-010"] == "CR-L"
+    updates = history(session, "update")
+    assert updates[ids["ex-001"]]["service_name"] == {
+        "before": "Orientación sobre asilo", "after": "Orientación legal sobre asilo"
+    }  # fmt: skip
+    assert set(updates[ids["ex-001"]]) == {"service_name"}
+    assert set(updates[ids["ex-010"]]) == {"latitude", "longitude", "categories"}
+    assert updates[ids["ex-010"]]["categories"]["after"] == ["livelihoods.employment"]
+    assert set(history(session, "restore")) == {ids["ex-030"]}
+    # and importing the changed file again changes nothing
+    versions = session.execute(text("SELECT id, version FROM service ORDER BY id")).all()
+    n_history = session.execute(text("SELECT count(*) FROM service_history")).scalar_one()
+    report = import_file(session, changed, **BULK)
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 6)
+    assert session.execute(text("SELECT id, version FROM service ORDER BY id")).all() == versions
+    assert session.execute(text("SELECT count(*) FROM service_history")).scalar_one() == n_history
