@@ -16,16 +16,16 @@ triggers that are not called while the bulk import fills locations itself.
   longer calls two PL/pgSQL functions per row to return at once; both look areas up in
   ``admin_area_part``.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-29
 """
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
