@@ -95,7 +95,8 @@ class Location(Base):
     __tablename__ = "location"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    # The exact point: never searched (spatial searches use public_geom), so no index.
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
     public_geom = mapped_column(
         Geometry("POINT", srid=4326, spatial_index=True), nullable=False
     )

@@ -1,13 +1,13 @@
 """Import speed: subdivided boundary polygons, a cheaper category_keys(), per-row location
 triggers that are not called while the bulk import fills locations itself.
 
-- ``admin_area_part`` / ``country_part``: each admin-1 area and country cut by
-  ``ST_Subdivide`` into polygons of at most 64 vertices, with a GiST index.  A
+- ``admin_area_part``: each admin-1 area cut by ``ST_Subdivide`` into polygons of at most
+  64 vertices, with a GiST index.  A
   point-in-polygon test against a small part is about a hundred times cheaper than against
   a whole Natural Earth polygon, and the union of the parts is the polygon, so "covered by
   the area" = "covered by one of its parts", and the distance to an area = the smallest
-  distance to its parts.  Kept in step with ``admin_area`` / ``country`` by statement-level
-  triggers (the seed's upserts change nothing when the boundaries are unchanged).
+  distance to its parts.  Kept in step with ``admin_area`` by statement-level triggers (the
+  seed's upserts change nothing when the boundaries are unchanged).
 - ``category_keys()`` in PL/pgSQL: the same keys (each code and its dotted ancestors,
   ``hashtext()``, sorted, distinct), about 4x cheaper than the SQL aggregate; the nearby
   search refresh of a 100,000-row import computed it for ~2 s.
@@ -15,6 +15,13 @@ triggers that are not called while the bulk import fills locations itself.
   fills the areas" test moves into the triggers' WHEN clause, so the import's INSERT no
   longer calls two PL/pgSQL functions per row to return at once; both look areas up in
   ``admin_area_part``.
+- ``refresh_nearby_search()``: before a bulk refresh it analyzes only the columns its join
+  uses (the row counts are what the planner was missing); the whole-table ANALYZE of
+  ``location`` computed geometry statistics of 100,000 points for nothing (~1.5 s of a
+  100,000-row import).  Autovacuum analyzes the rest after the commit.
+- ``idx_location_geom`` is dropped: no query searches the exact (private) point; every
+  spatial search uses ``public_geom`` (its two indexes stay).  One GiST index less to keep
+  on every location write.
 
 Revision ID: 0007
 Revises: 0006
@@ -93,6 +100,44 @@ END $$
 """
 
 
+REFRESH_NEARBY_SEARCH = """
+CREATE OR REPLACE FUNCTION refresh_nearby_search(ids int[]) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+  IF cardinality(ids) > 5000 THEN
+    -- A bulk write (an import) has just filled these tables in this transaction:
+    -- without fresh statistics the planner joins 100,000 new rows as if they were
+    -- a handful, and a plan guessed wrong costs minutes instead of a second.
+    {analyze}
+  END IF;
+  -- Dynamic SQL: planned for this call's ids (index probes for a few, hash joins
+  -- for an import), never a generic plan.
+  EXECUTE 'DELETE FROM nearby_search WHERE service_id = ANY($1)' USING ids;
+  EXECUTE $sql$
+    INSERT INTO nearby_search (sal_id, service_id, public_geom, category_keys,
+                               populations, languages, last_verified)
+    SELECT sal.id, s.id, l.public_geom, category_keys(s.categories), s.populations,
+           s.languages, s.last_verified
+      FROM service s
+      JOIN organization o ON o.id = s.organization_id
+      JOIN service_at_location sal ON sal.service_id = s.id
+      JOIN location l ON l.id = sal.location_id
+     WHERE s.id = ANY($1)
+       AND s.status = 'active' AND s.deleted_at IS NULL AND o.status = 'approved'
+  $sql$ USING ids;
+END
+$$
+"""
+# The row counts and the join columns' statistics (ANALYZE with a column list still
+# counts the table's rows).
+ANALYZE_JOIN_COLUMNS = (
+    "ANALYZE service (id, organization_id, status, deleted_at);\n"
+    "    ANALYZE service_at_location (service_id, location_id);\n"
+    "    ANALYZE location (id);"
+)
+ANALYZE_TABLES = "ANALYZE service;\n    ANALYZE service_at_location;\n    ANALYZE location;"
+
+
 def _parts(table: str, key_columns: str) -> None:
     """A subdivided copy of ``table``'s polygons, kept by statement-level triggers."""
     op.execute(
@@ -137,19 +182,11 @@ def upgrade():
         "idx_admin_area_part_geom", "admin_area_part", ["geom"], postgresql_using="gist", postgresql_ops={}
     )
     op.create_index("ix_admin_area_part_code", "admin_area_part", ["code"])
-    op.create_geospatial_table(
-        "country_part",
-        sa.Column("code", sa.String(length=2), nullable=False),
-        sa.Column("geom", Geometry(geometry_type="POLYGON", srid=4326, spatial_index=False), nullable=False),
-    )
-    op.create_geospatial_index(
-        "idx_country_part_geom", "country_part", ["geom"], postgresql_using="gist", postgresql_ops={}
-    )
-    op.create_index("ix_country_part_code", "country_part", ["code"])
     _parts("admin_area", "code, country_code")
-    _parts("country", "code")
 
     op.execute(CATEGORY_KEYS_PLPGSQL)
+    op.execute(REFRESH_NEARBY_SEARCH.replace("{analyze}", ANALYZE_JOIN_COLUMNS))
+    op.drop_geospatial_index("idx_location_geom", table_name="location", postgresql_using="gist", column_name="geom")
 
     op.execute(LOCATION_FILL_AREAS)
     op.execute(LOCATION_PUBLIC_AREA)
@@ -169,6 +206,8 @@ def upgrade():
 
 
 def downgrade():
+    op.create_geospatial_index("idx_location_geom", "location", ["geom"], postgresql_using="gist", postgresql_ops={})
+    op.execute(REFRESH_NEARBY_SEARCH.replace("{analyze}", ANALYZE_TABLES))
     op.execute("DROP TRIGGER location_public_area ON location")
     op.execute(
         """
@@ -213,12 +252,9 @@ def downgrade():
         "FOR EACH ROW EXECUTE FUNCTION location_fill_areas()"
     )
     op.execute(CATEGORY_KEYS_SQL)
-    for table in ("admin_area", "country"):
-        for event in ("insert", "update", "delete"):
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_parts_{event} ON {table}")
-        op.execute(f"DROP FUNCTION IF EXISTS {table}_parts_refresh()")
-    op.drop_geospatial_index("idx_country_part_geom", table_name="country_part", postgresql_using="gist", column_name="geom")
-    op.drop_geospatial_table("country_part")
+    for event in ("insert", "update", "delete"):
+        op.execute(f"DROP TRIGGER IF EXISTS admin_area_parts_{event} ON admin_area")
+    op.execute("DROP FUNCTION IF EXISTS admin_area_parts_refresh()")
     op.drop_geospatial_index(
         "idx_admin_area_part_geom", table_name="admin_area_part", postgresql_using="gist", column_name="geom"
     )

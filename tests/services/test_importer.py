@@ -170,6 +170,7 @@ def test_text_is_nfc_normalized(session):
 
 
 # --- derived data after a bulk import: areas, nearby_search, history -------------------
+# (scoped to services above FIRST: the test database may hold committed services of others)
 
 BULK = {"bulk_areas_min_points": 1}  # the set-based spatial path even for a small file
 PER_POINT = {"bulk_areas_min_points": 10**9}
@@ -179,58 +180,67 @@ def import_file(session, data, **kwargs):
     return import_listings(session, validate_rows(session, read_listing_csv(data)), **kwargs)
 
 
-def location_areas(session):
+def first_new_id(session):
+    return session.execute(text("SELECT coalesce(max(id), 0) + 1 FROM service")).scalar_one()
+
+
+def location_areas(session, first):
     return session.execute(
         text("SELECT s.external_id, l.admin_area_code, l.country_code, l.timezone, l.public_area_code "
              "FROM service s JOIN service_at_location sal ON sal.service_id = s.id "
-             "JOIN location l ON l.id = sal.location_id ORDER BY s.external_id")  # fmt: skip
-    ).all()
+             "JOIN location l ON l.id = sal.location_id WHERE s.id >= :first ORDER BY s.external_id"),
+        {"first": first},
+    ).all()  # fmt: skip
 
 
-def areas_by_the_row_triggers(session):
+def areas_by_the_row_triggers(session, first):
     """What the per-row triggers compute for the stored points (they fire on a rewrite)."""
-    session.execute(text("UPDATE location SET geom = geom, public_geom = public_geom"))
-    return location_areas(session)
+    session.execute(
+        text("UPDATE location SET geom = geom, public_geom = public_geom WHERE id IN "
+             "(SELECT location_id FROM service_at_location WHERE service_id >= :first)"),
+        {"first": first},
+    )  # fmt: skip
+    return location_areas(session, first)
 
 
-def nearby_rows(session):
+def nearby_rows(session, first):
     return session.execute(
         text("SELECT sal_id, service_id, ST_AsText(public_geom), category_keys, populations, languages, "
-             "last_verified FROM nearby_search ORDER BY sal_id")  # fmt: skip
-    ).all()
+             "last_verified FROM nearby_search WHERE service_id >= :first ORDER BY sal_id"),
+        {"first": first},
+    ).all()  # fmt: skip
 
 
-def nearby_rows_expected(session):
+def nearby_rows_expected(session, first):
     """nearby_search as its definition (migration 0004) derives it from the directory."""
     return session.execute(
         text("SELECT sal.id, s.id, ST_AsText(l.public_geom), category_keys(s.categories), s.populations, "
              "s.languages, s.last_verified FROM service s JOIN organization o ON o.id = s.organization_id "
              "JOIN service_at_location sal ON sal.service_id = s.id JOIN location l ON l.id = sal.location_id "
-             "WHERE s.status = 'active' AND s.deleted_at IS NULL AND o.status = 'approved' ORDER BY sal.id")  # fmt: skip
-    ).all()
+             "WHERE s.status = 'active' AND s.deleted_at IS NULL AND o.status = 'approved' AND s.id >= :first "
+             "ORDER BY sal.id"),
+        {"first": first},
+    ).all()  # fmt: skip
 
 
-def snapshots(session):
-    from mapservice.services.history import SNAPSHOT_SQL
-
-    return {r.id: r.doc for r in session.execute(text(SNAPSHOT_SQL + " ORDER BY s.id"))}
-
-
-def history(session, action):
+def history(session, action, first):
     return {
         r.service_id: r.changes
         for r in session.execute(
-            text("SELECT service_id, changes FROM service_history WHERE action = :a ORDER BY id"), {"a": action}
+            text("SELECT service_id, changes FROM service_history WHERE action = :a AND service_id >= :first "
+                 "ORDER BY id"),
+            {"a": action, "first": first},
         )
-    }
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("paths", [BULK, PER_POINT], ids=["bulk", "per-point"])
 def test_import_fills_areas_as_the_row_triggers_do(session, paths):
+    first = first_new_id(session)
     import_file(session, SAMPLE, **paths)
-    imported = location_areas(session)
+    imported = location_areas(session, first)
     assert len(imported) == 6 and all(row[1] and row[3] for row in imported)
-    assert imported == areas_by_the_row_triggers(session)
+    assert imported == areas_by_the_row_triggers(session, first)
 
 
 def test_bulk_and_per_point_areas_agree_on_generated_points(session):
@@ -244,35 +254,59 @@ def test_bulk_and_per_point_areas_agree_on_generated_points(session):
         f"Org A,t-{i},Servicio,,protection.legal,,es,{country},,{lat + (0.03 if i % 7 == 0 else 0):.6f},{lon:.6f},,,,,,,"
         for i, (country, lat, lon) in enumerate(towns)
     ]
-    data = csv_of(*rows)
-    listings = validate_rows(session, read_listing_csv(data))
+    listings = validate_rows(session, read_listing_csv(csv_of(*rows)))
+    first = first_new_id(session)
     savepoint = session.begin_nested()
     import_listings(session, listings, **PER_POINT)
-    per_point = location_areas(session)
+    per_point = location_areas(session, first)
     savepoint.rollback()
+    first = first_new_id(session)
     import_listings(session, listings, **BULK)
-    assert location_areas(session) == per_point
+    assert location_areas(session, first) == per_point
     assert len(per_point) > 100
 
 
 def test_nearby_search_and_history_after_a_bulk_import(session):
-    report = import_file(session, SAMPLE, **BULK)
-    assert report.created == 6
-    assert nearby_rows(session) == nearby_rows_expected(session)
-    assert len(nearby_rows(session)) == 6
-    created = history(session, "create")
-    docs = snapshots(session)
+    from mapservice.services.history import SNAPSHOT_SQL
+
+    first = first_new_id(session)
+    # Coordinates whose 6-decimal rounding is a tie (rounded away from zero, as numeric does).
+    extra = [
+        GOOD_ROW.replace("a-1", "a-2").replace("14.9067,-92.2635", "14.9067005,-92.2635005"),
+        GOOD_ROW.replace("a-1", "a-3").replace("14.9067,-92.2635", "14.90670049999,-92.26").replace(",yes,no", ",,yes"),
+    ]
+    report = import_file(session, SAMPLE + "\n".join(extra) + "\n", **BULK)
+    assert report.created == 8
+    assert nearby_rows(session, first) == nearby_rows_expected(session, first)
+    assert len(nearby_rows(session, first)) == 8
+    created = history(session, "create", first)
+    docs = {r.id: r.doc for r in session.execute(text(SNAPSHOT_SQL + " WHERE s.id >= :first"), {"first": first})}
     assert set(created) == set(docs)
     for service_id, doc in docs.items():
         assert created[service_id] == {
             key: {"before": None, "after": value} for key, value in doc.items() if value not in (None, "", [])
         }
+    # The same, compared as PostgreSQL writes it (numbers with their 6 decimals).
+    differing = session.execute(
+        text(f"""SELECT h.service_id FROM service_history h JOIN ({SNAPSHOT_SQL}) a ON a.id = h.service_id
+                  WHERE h.action = 'create' AND h.service_id >= :first AND CAST(h.changes AS text) <> CAST((
+                    SELECT jsonb_object_agg(n.key, jsonb_build_object('before', NULL::jsonb, 'after', n.value))
+                      FROM jsonb_each(a.doc) n
+                     WHERE n.value NOT IN ('null'::jsonb, '""'::jsonb, '[]'::jsonb)) AS text)"""),
+        {"first": first},
+    ).all()
+    assert differing == []
 
 
 def test_reimport_with_changes_keeps_derived_data_right(session):
+    first = first_new_id(session)
     import_file(session, SAMPLE, **BULK)
-    ids = dict(session.execute(text("SELECT external_id, id FROM service")).all())
-    session.execute(text("UPDATE service SET status = 'deleted', deleted_at = now() WHERE external_id = 'ex-030'"))
+    ids = dict(
+        session.execute(text("SELECT external_id, id FROM service WHERE id >= :first"), {"first": first}).all()
+    )
+    session.execute(
+        text("UPDATE service SET status = 'deleted', deleted_at = now() WHERE id = :id"), {"id": ids["ex-030"]}
+    )
     changed = (
         SAMPLE.replace("Orientación sobre asilo", "Orientación legal sobre asilo")
         # ex-010 moves from San José to Limón (another province of Costa Rica)
@@ -281,19 +315,19 @@ def test_reimport_with_changes_keeps_derived_data_right(session):
     )
     report = import_file(session, changed, **BULK)
     assert (report.created, report.updated, report.unchanged) == (0, 3, 3)
-    assert nearby_rows(session) == nearby_rows_expected(session)
-    assert len(nearby_rows(session)) == 6  # the deleted service is back
-    assert location_areas(session) == areas_by_the_row_triggers(session)
-    areas = {row[0]: row[1] for row in location_areas(session)}
+    assert nearby_rows(session, first) == nearby_rows_expected(session, first)
+    assert len(nearby_rows(session, first)) == 6  # the deleted service is back
+    assert location_areas(session, first) == areas_by_the_row_triggers(session, first)
+    areas = {row[0]: row[1] for row in location_areas(session, first)}
     assert areas["ex-010"] == "CR-L"
-    updates = history(session, "update")
+    updates = history(session, "update", first)
     assert updates[ids["ex-001"]]["service_name"] == {
         "before": "Orientación sobre asilo", "after": "Orientación legal sobre asilo"
     }  # fmt: skip
     assert set(updates[ids["ex-001"]]) == {"service_name"}
     assert set(updates[ids["ex-010"]]) == {"latitude", "longitude", "categories"}
     assert updates[ids["ex-010"]]["categories"]["after"] == ["livelihoods.employment"]
-    assert set(history(session, "restore")) == {ids["ex-030"]}
+    assert set(history(session, "restore", first)) == {ids["ex-030"]}
     # and importing the changed file again changes nothing
     versions = session.execute(text("SELECT id, version FROM service ORDER BY id")).all()
     n_history = session.execute(text("SELECT count(*) FROM service_history")).scalar_one()
