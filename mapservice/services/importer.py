@@ -425,7 +425,7 @@ SELECT d.line, d.organization_id, d.external_id, d.action, d.keep_point, d.new_p
 # the admin-1 area covering the point (the first by code on a shared border), else the
 # nearest within about 5 km (Natural Earth coastlines are 1-2 km off); the nearest town's
 # timezone.  "public_area_code" is the covering area alone (the coverage rule, migration
-# 0005).  Polygons are the subdivided parts of migration 0007.
+# 0005).  Polygons are the subdivided parts of migration 0008.
 _AREAS_PER_POINT_SQL = """
 CREATE TEMP TABLE import_areas ON COMMIT DROP AS
 SELECT r.line, coalesce(a1.code, a2.code) AS admin_area_code,

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from mapservice.services.importer import ImportRefused, import_listings, read_listing_csv, validate_rows
+from tests.queries.test_coverage_rollup import assert_rollups_right
 
 SAMPLE = (Path(__file__).parent.parent / "data" / "listings-sample.csv").read_text(encoding="utf-8")
 HEADER = SAMPLE.splitlines()[0]
@@ -277,6 +278,7 @@ def test_nearby_search_and_history_after_a_bulk_import(session):
     ]
     report = import_file(session, SAMPLE + "\n".join(extra) + "\n", **BULK)
     assert report.created == 8
+    assert_rollups_right(session)
     assert nearby_rows(session, first) == nearby_rows_expected(session, first)
     assert len(nearby_rows(session, first)) == 8
     created = history(session, "create", first)
@@ -315,6 +317,7 @@ def test_reimport_with_changes_keeps_derived_data_right(session):
     )
     report = import_file(session, changed, **BULK)
     assert (report.created, report.updated, report.unchanged) == (0, 3, 3)
+    assert_rollups_right(session)
     assert nearby_rows(session, first) == nearby_rows_expected(session, first)
     assert len(nearby_rows(session, first)) == 6  # the deleted service is back
     assert location_areas(session, first) == areas_by_the_row_triggers(session, first)

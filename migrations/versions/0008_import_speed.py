@@ -23,16 +23,16 @@ triggers that are not called while the bulk import fills locations itself.
   spatial search uses ``public_geom`` (its two indexes stay).  One GiST index less to keep
   on every location write.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-29
 """
 import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
@@ -100,42 +100,28 @@ END $$
 """
 
 
-REFRESH_NEARBY_SEARCH = """
-CREATE OR REPLACE FUNCTION refresh_nearby_search(ids int[]) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-  IF cardinality(ids) > 5000 THEN
-    -- A bulk write (an import) has just filled these tables in this transaction:
-    -- without fresh statistics the planner joins 100,000 new rows as if they were
-    -- a handful, and a plan guessed wrong costs minutes instead of a second.
-    {analyze}
-  END IF;
-  -- Dynamic SQL: planned for this call's ids (index probes for a few, hash joins
-  -- for an import), never a generic plan.
-  EXECUTE 'DELETE FROM nearby_search WHERE service_id = ANY($1)' USING ids;
-  EXECUTE $sql$
-    INSERT INTO nearby_search (sal_id, service_id, public_geom, category_keys,
-                               populations, languages, last_verified)
-    SELECT sal.id, s.id, l.public_geom, category_keys(s.categories), s.populations,
-           s.languages, s.last_verified
-      FROM service s
-      JOIN organization o ON o.id = s.organization_id
-      JOIN service_at_location sal ON sal.service_id = s.id
-      JOIN location l ON l.id = sal.location_id
-     WHERE s.id = ANY($1)
-       AND s.status = 'active' AND s.deleted_at IS NULL AND o.status = 'approved'
-  $sql$ USING ids;
-END
-$$
-"""
-# The row counts and the join columns' statistics (ANALYZE with a column list still
-# counts the table's rows).
+# refresh_nearby_search() as the migrations before this one left it, with only its ANALYZE
+# statements changed: the row counts and the join columns' statistics are what the planner
+# needs (ANALYZE with a column list still counts the table's rows).
+ANALYZE_TABLES = ("ANALYZE service;", "ANALYZE service_at_location;", "ANALYZE location;")
 ANALYZE_JOIN_COLUMNS = (
-    "ANALYZE service (id, organization_id, status, deleted_at);\n"
-    "    ANALYZE service_at_location (service_id, location_id);\n"
-    "    ANALYZE location (id);"
+    "ANALYZE service (id, organization_id, status, deleted_at);",
+    "ANALYZE service_at_location (service_id, location_id);",
+    "ANALYZE location (id);",
 )
-ANALYZE_TABLES = "ANALYZE service;\n    ANALYZE service_at_location;\n    ANALYZE location;"
+
+
+def _swap_refresh_analyze(old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    """Replace ``old`` ANALYZE statements by ``new`` in refresh_nearby_search()."""
+    bind = op.get_bind()
+    definition = bind.exec_driver_sql(
+        "SELECT pg_get_functiondef('refresh_nearby_search(int[])'::regprocedure)"
+    ).scalar_one()
+    for before, after in zip(old, new):
+        if before not in definition:
+            raise RuntimeError(f"refresh_nearby_search() has no '{before}' any more")
+        definition = definition.replace(before, after)
+    bind.exec_driver_sql(definition)
 
 
 def _parts(table: str, key_columns: str) -> None:
@@ -185,7 +171,7 @@ def upgrade():
     _parts("admin_area", "code, country_code")
 
     op.execute(CATEGORY_KEYS_PLPGSQL)
-    op.execute(REFRESH_NEARBY_SEARCH.replace("{analyze}", ANALYZE_JOIN_COLUMNS))
+    _swap_refresh_analyze(ANALYZE_TABLES, ANALYZE_JOIN_COLUMNS)
     op.drop_geospatial_index("idx_location_geom", table_name="location", postgresql_using="gist", column_name="geom")
 
     op.execute(LOCATION_FILL_AREAS)
@@ -207,7 +193,7 @@ def upgrade():
 
 def downgrade():
     op.create_geospatial_index("idx_location_geom", "location", ["geom"], postgresql_using="gist", postgresql_ops={})
-    op.execute(REFRESH_NEARBY_SEARCH.replace("{analyze}", ANALYZE_TABLES))
+    _swap_refresh_analyze(ANALYZE_JOIN_COLUMNS, ANALYZE_TABLES)
     op.execute("DROP TRIGGER location_public_area ON location")
     op.execute(
         """
