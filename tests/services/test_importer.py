@@ -182,7 +182,11 @@ def import_file(session, data, **kwargs):
 
 
 def first_new_id(session):
-    return session.execute(text("SELECT coalesce(max(id), 0) + 1 FROM service")).scalar_one()
+    """The smallest id a service created from now on can get (history outlives deleted services,
+    so ids below it may still have history rows)."""
+    return session.execute(
+        text("SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence('service', 'id')::regclass), 0) + 1")
+    ).scalar_one()
 
 
 def location_areas(session, first):
