@@ -108,7 +108,7 @@ class NearbyFastPath:
         """The body and headers of a 200, or ``None`` to let Flask answer."""
         from mapservice.api.directory import parse_nearby_args
         from mapservice.extensions import limiter
-        from mapservice.queries.services import _category_keys, nearest_services_sql
+        from mapservice.queries.services import known_category_key, nearest_services_sql
 
         config = self.app.config
         vocab = self.app.extensions.get("mapservice.vocabulary")
@@ -123,7 +123,7 @@ class NearbyFastPath:
             return None
         key = None
         if filters.category:
-            key = _category_keys.get(filters.category)
+            key = known_category_key(filters.category)
             if key is None:
                 return None  # first use of this category in this process
         if not self._within_limit(environ, limiter):

@@ -94,6 +94,12 @@ def category_key(session: Session, code: str) -> int:
     return key
 
 
+def known_category_key(code: str) -> int | None:
+    """:func:`category_key` when this process has asked the database for it already, else
+    ``None`` (for callers without a session, such as ``mapservice/fastpath.py``)."""
+    return _category_keys.get(code)
+
+
 def _search_filter_sql(filters: NearbyFilters, category_key: int | None = None) -> str:
     """Conditions on ``nearby_search ns`` (public rows only; the category is an index condition)."""
     parts = ["ns.last_verified IS NULL OR ns.last_verified >= :verified_since"]
