@@ -10,7 +10,7 @@ import functools
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
@@ -81,6 +81,20 @@ class NearbyFilters:
     language: str | None = None
     radius_km: float | None = None
 
+    @property
+    def shape(self) -> FilterShape:
+        """Which filters are set: all the statement's text depends on (values are bound)."""
+        return FilterShape(bool(self.category), bool(self.population), bool(self.language), self.radius_km is not None)
+
+
+class FilterShape(NamedTuple):
+    """Which of :class:`NearbyFilters` are set."""
+
+    category: bool
+    population: bool
+    language: bool
+    radius: bool
+
 
 _category_keys: dict[str, int] = {}
 
@@ -100,10 +114,10 @@ def known_category_key(code: str) -> int | None:
     return _category_keys.get(code)
 
 
-def _search_filter_sql(filters: NearbyFilters, category_key: int | None = None) -> str:
+def _search_filter_sql(shape: "FilterShape", category_key: int | None = None) -> str:
     """Conditions on ``nearby_search ns`` (public rows only; the category is an index condition)."""
     parts = ["ns.last_verified IS NULL OR ns.last_verified >= :verified_since"]
-    if filters.category:
+    if shape.category:
         # category_keys holds each code and its ancestors (migration 0004), so a code
         # matches itself and everything below it.  A known key is written into the text
         # (an int): the cached generic plan then knows it, as a custom plan would.
@@ -111,11 +125,11 @@ def _search_filter_sql(filters: NearbyFilters, category_key: int | None = None) 
             parts.append(f"ns.category_keys @> '{{{int(category_key)}}}'::int[]")
         else:
             parts.append("ns.category_keys @> ARRAY[hashtext(CAST(:category AS text))]")
-    if filters.population:
+    if shape.population:
         parts.append("CAST(:population AS varchar) = ANY(ns.populations)")
-    if filters.language:
+    if shape.language:
         parts.append("CAST(:language AS varchar) = ANY(ns.languages)")
-    if filters.radius_km is not None:
+    if shape.radius:
         # The planar reach of the radius is an index condition of the KNN scan (a sparse
         # area does not walk the whole index); the geodesic test is exact.
         parts.append("ST_DWithin(ns.public_geom, (SELECT pt FROM q), :radius_deg)")
@@ -176,9 +190,8 @@ def nearest_services(
     (see :func:`planar_reach_degrees`); in the rare case it cannot, the same statement
     ranks every service inside the proven planar radius instead.  Ties break by id.
     """
-    key = category_key(session, filters.category) if filters.category else None
-    sql, params = nearest_services_sql(lat, lon, filters, limit, hide_after_days=hide_after_days, category_key=key)
-    return [dict(r) for r in session.execute(_text(sql), params).mappings()]
+    result = _run_nearest(session, lat, lon, filters, limit, hide_after_days, as_json=False)
+    return [dict(r) for r in result.mappings()]
 
 
 def nearest_services_json(
@@ -196,11 +209,16 @@ def nearest_services_json(
     shape, written in SQL (``SERVICE_JSON_SQL``) so that the hot path neither builds
     Python rows nor encodes JSON (a test holds the two shapes equal).
     """
+    return _run_nearest(session, lat, lon, filters, limit, hide_after_days, as_json=True).scalar_one()
+
+
+def _run_nearest(session, lat, lon, filters, limit, hide_after_days, *, as_json):
+    """Execute :func:`nearest_services_sql` with the category's key known."""
     key = category_key(session, filters.category) if filters.category else None
     sql, params = nearest_services_sql(
-        lat, lon, filters, limit, hide_after_days=hide_after_days, as_json=True, category_key=key
+        lat, lon, filters, limit, hide_after_days=hide_after_days, as_json=as_json, category_key=key
     )
-    return session.execute(_text(sql), params).scalar_one()
+    return session.execute(_text(sql), params)
 
 
 # WGS84: equatorial radius and the smallest meridional radius of curvature a(1 - e²), in m.
@@ -255,26 +273,40 @@ def nearest_services_sql(
     distance among the candidates, every true result lies within the planar reach ``r``
     of ``d_k``; when the KNN scan ran out of rows or its last candidate is farther than
     ``r``, no row outside the candidates can beat them.  Otherwise (many services at one
-    spot, or a skewed neighbourhood) ``wide`` ranks every row within ``r``: a one-time
-    filter, so the planner skips that branch when the proof holds.  Only the ``limit``
+    spot, or a skewed neighbourhood) the second branch of ``hits`` ranks every row within
+    ``r``: a one-time filter, so the planner skips that branch when the proof holds.  Only the ``limit``
     winners are joined to the directory tables, which re-check the public conditions.
     With ``as_json`` the statement returns the API's whole response body instead of rows;
     ``category_key`` is :func:`category_key` of the category filter, when known.
     """
     since = verified_since(hide_after_days)
-    # The counts, the verification cut-off (a date) and the category key are written into
-    # the text, not bound: a cached generic plan then costs what a custom plan does, so
-    # PostgreSQL's plan cache settles on it and skips planning on every call (about 1 ms
-    # of a 2 ms query).  Only the point and the population/language/radius stay bound.
-    where = _search_filter_sql(filters, category_key).replace(":verified_since", f"DATE '{since.isoformat()}'")
-    limit, n_candidates = int(limit), int(limit) * int(candidate_factor)
+    n_candidates = int(limit) * int(candidate_factor)
+    sql = _nearest_statement(filters.shape, category_key, int(limit), n_candidates, as_json, since)
+    params = _params(filters, since, lat)
+    params.update(lat=lat, lon=lon)
+    return sql, params
+
+
+@functools.lru_cache(maxsize=512)
+def _nearest_statement(
+    shape: FilterShape, category_key: int | None, limit: int, n_candidates: int, as_json: bool, since: date
+) -> str:
+    """The text of :func:`nearest_services_sql`, built once per filter shape and day.
+
+    The counts, the verification cut-off (a date) and the category key are written into
+    the text, not bound: a cached generic plan then costs what a custom plan does, so
+    PostgreSQL's plan cache settles on it and skips planning on every call (about 1 ms
+    of a 2 ms query).  Only the point and the population/language/radius stay bound.
+    """
+    cutoff = f"DATE '{since.isoformat()}'"
+    where = _search_filter_sql(shape, category_key).replace(":verified_since", cutoff)
     select = (
         f"SELECT json_build_object('results', coalesce(json_agg({SERVICE_JSON_SQL} ORDER BY top.d, s.id), "
         "'[]'::json))::text AS body"
         if as_json
         else f"SELECT {PUBLIC_COLUMNS}, top.d / 1000.0 AS distance_km"
     )
-    sql = f"""
+    return f"""
     WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt),
     cand AS MATERIALIZED (
       SELECT ns.sal_id, ns.service_id,
@@ -285,11 +317,14 @@ def nearest_services_sql(
        ORDER BY ns.public_geom <-> (SELECT pt FROM q)
        LIMIT {n_candidates}
     ),
+    kth AS (
+      SELECT count(*) AS n, max(planar) AS planar_last,
+             (SELECT d FROM cand ORDER BY d LIMIT 1 OFFSET {limit - 1}) AS d_k
+        FROM cand
+    ),
     proof AS (
       SELECT n < {n_candidates} OR planar_last > reach AS complete, reach
-        FROM (SELECT count(*) AS n, max(planar) AS planar_last,
-                     {_planar_reach_sql(":lat", f"(SELECT d FROM cand ORDER BY d LIMIT 1 OFFSET {limit - 1})")} AS reach
-                FROM cand) s
+        FROM (SELECT n, planar_last, {_planar_reach_sql(":lat", "d_k")} AS reach FROM kth) s
     ),
     hits AS (
       SELECT sal_id, service_id, d FROM cand
@@ -309,12 +344,9 @@ def nearest_services_sql(
       JOIN service s ON s.id = sal.service_id
       JOIN organization o ON o.id = s.organization_id
       JOIN location l ON l.id = sal.location_id
-     WHERE {PUBLIC_WHERE.replace(":verified_since", f"DATE '{since.isoformat()}'")}
+     WHERE {PUBLIC_WHERE.replace(":verified_since", cutoff)}
      {"" if as_json else "ORDER BY top.d, s.id"}
     """
-    params = _params(filters, since, lat)
-    params.update(lat=lat, lon=lon)
-    return sql, params
 
 
 def public_service(session: Session, service_id: int, *, hide_after_days: int = 365) -> dict[str, Any] | None:
