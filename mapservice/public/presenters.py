@@ -44,6 +44,14 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_TIMEZONE)
 
 
+def _schedule(hours: str | None, timezone: str | None):
+    """The parsed ``opening_hours`` and the location's zone, or ``None`` when unreadable."""
+    if not hours:
+        return None
+    parsed = _parsed_hours(hours, timezone or DEFAULT_TIMEZONE)
+    return None if parsed is None else (parsed, _zone(timezone))
+
+
 @dataclass(frozen=True)
 class OpenState:
     """Whether a service is open at a moment, and when that changes (local time)."""
@@ -77,12 +85,10 @@ def _when(moment: datetime, now: datetime) -> str:
 
 def open_state(hours: str | None, timezone: str | None, now: datetime | None = None) -> OpenState | None:
     """Open / closed / unknown for ``hours`` (OSM ``opening_hours``) in the location's time zone."""
-    if not hours:
+    schedule = _schedule(hours, timezone)
+    if schedule is None:
         return None
-    parsed = _parsed_hours(hours, timezone or DEFAULT_TIMEZONE)
-    if parsed is None:
-        return None
-    zone = _zone(timezone)
+    parsed, zone = schedule
     # The library needs a ZoneInfo-aware time (not datetime.timezone.utc).
     local_now = (now or datetime.now(tz=zone)).astimezone(zone)
     state, comment = parsed.state(local_now)
@@ -105,12 +111,10 @@ class DayHours:
 
 def week_hours(hours: str | None, timezone: str | None, today: date | None = None) -> list[DayHours] | None:
     """The next seven days (from today, local time) with their opening ranges, or ``None``."""
-    if not hours:
+    schedule = _schedule(hours, timezone)
+    if schedule is None:
         return None
-    parsed = _parsed_hours(hours, timezone or DEFAULT_TIMEZONE)
-    if parsed is None:
-        return None
-    zone = _zone(timezone)
+    parsed, zone = schedule
     start_day = today or datetime.now(tz=zone).date()
     start = datetime.combine(start_day, time(), tzinfo=zone)
     week: list[DayHours] = []
