@@ -118,7 +118,7 @@ def _service_where(filters: ServiceFilters) -> tuple[str, bool, dict[str, Any]]:
     """Conditions on ``nearby_search ns`` (and, when the second value is true, on the
     directory's ``service s`` and ``organization o`` joined to it), and their parameters."""
     words = _like_words(filters.search)
-    parts = [_search_filter_sql(NearbyFilters(category=filters.category, population=filters.population))]
+    parts = [_search_filter_sql(NearbyFilters(category=filters.category, population=filters.population).shape)]
     if filters.any_population:
         parts.append("cardinality(ns.populations) > 0")
     joined = [_search_sql(["s.name", "s.description", "o.name"], words)] if words else []
