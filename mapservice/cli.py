@@ -58,10 +58,9 @@ def import_command(file: Path, dry_run: bool) -> None:
     from mapservice.services.hsds import looks_like_json, read_hsds
     from mapservice.services.importer import (
         ImportRefused,
-        import_listings,
         lift_limits_for_bulk_import,
         read_listing_csv,
-        validate_rows,
+        validate_and_import,
     )
 
     data = file.read_bytes()
@@ -71,10 +70,9 @@ def import_command(file: Path, dry_run: bool) -> None:
     lift_limits_for_bulk_import(db.session)
     try:
         if looks_like_json(data):
-            listings = validate_rows(db.session, read_hsds(data), label="item")
+            report = validate_and_import(db.session, read_hsds(data), label="item", dry_run=dry_run)
         else:
-            listings = validate_rows(db.session, read_listing_csv(data))
-        report = import_listings(db.session, listings, dry_run=dry_run)
+            report = validate_and_import(db.session, read_listing_csv(data), dry_run=dry_run)
     except ImportRefused as refused:
         db.session.rollback()
         for error in refused.errors:

@@ -7,15 +7,22 @@ changes nothing (no version bump, no new verification date).
 """
 from __future__ import annotations
 
+import contextvars
 import csv
 import io
-from collections.abc import Iterable, Iterator, Mapping
+import itertools
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
-from mapservice.services.history import COMMAND_LINE, SNAPSHOT_DOC, SNAPSHOT_FIELDS, Actor
+from mapservice.services.history import COMMAND_LINE, SNAPSHOT_DOC, Actor
 from mapservice.services.csvsafe import is_hxl_row, restore_formula
 from mapservice.services.listings import COLUMNS, REQUIRED, Listing, load_vocabulary, parse_listing
 
@@ -29,11 +36,11 @@ EXPORT_ONLY_COLUMNS = ("admin1",)
 STAGING_COLUMNS = (
     "line", "organization", "external_id", "name", "description", "categories", "populations",
     "languages", "country", "address", "lat", "lon", "phone", "whatsapp", "email", "website",
-    "hours", "free", "confidential", "approximate",
+    "hours", "free", "confidential", "approximate", "created_changes",
 )  # fmt: skip
 STAGING_TYPES = (
-    "int4", "text", "text", "text", "text", "text[]", "text[]", "text[]", "text", "text", "float8",
-    "float8", "text", "text", "text", "text", "text", "bool", "bool", "bool",
+    "int", "text", "text", "text", "text", "text[]", "text[]", "text[]", "text", "text", "float8",
+    "float8", "text", "text", "text", "text", "text", "bool", "bool", "bool", "text",
 )  # fmt: skip
 
 
@@ -129,6 +136,58 @@ def read_listing_csv(data: bytes | str) -> Iterator[tuple[int, dict[str, str]]]:
         start = reader.line_num + 1
 
 
+class RowValidator:
+    """Validates rows in Python, chunk after chunk, remembering what it has seen.
+
+    Each chunk's good rows are returned; every bad row's ``{label} N: reason`` is kept in
+    ``errors``.  An ``external_id`` repeated within an organization is caught across
+    chunks.  The point-in-country test is the database's (:func:`points_outside_country`).
+    """
+
+    def __init__(self, session: Session, *, label: str = "line"):
+        self.vocab = load_vocabulary(session)
+        self.label = label
+        self.errors: list[str] = []
+        self.valid = 0
+        self._seen: dict[tuple[str, str], int] = {}
+
+    def validate(self, rows: Iterable[tuple[int, Mapping[str, object]]]) -> list[Listing]:
+        """The good listings of ``rows``; bad rows go to ``errors``."""
+        label, vocab, seen, errors = self.label, self.vocab, self._seen, self.errors
+        listings: list[Listing] = []
+        for line, row in rows:
+            if "__too_many__" in row:
+                errors.append(f"{label} {line}: {row['__too_many__']} values for fewer columns (check the quoting)")
+                continue
+            if "__error__" in row:  # a reader could not make a row of this record at all
+                errors.append(f"{label} {line}: {row['__error__']}")
+                continue
+            listing, reasons = parse_listing(row, vocab, line)
+            if listing is not None:
+                key = (listing.organization, listing.external_id)
+                if key in seen:
+                    reasons = [f"external_id '{listing.external_id}' repeats {label} {seen[key]}"]
+                    listing = None
+                else:
+                    seen[key] = line
+            if listing is None:
+                errors.append(f"{label} {line}: " + "; ".join(reasons))
+            else:
+                if row.get("approximate") is True and listing.confidential:
+                    listing.extra["approximate"] = True
+                listings.append(listing)
+        self.valid += len(listings)
+        return listings
+
+    def refusal(self) -> ImportRefused | None:
+        """The file's refusal (every error, by line), or ``None`` when it is good."""
+        if not self.valid and not self.errors:
+            return ImportRefused(["line 2: the file has no rows"])
+        if self.errors:
+            return ImportRefused(sorted(self.errors, key=lambda e: int(e.split(":", 1)[0].split()[1])))
+        return None
+
+
 def validate_rows(
     session: Session, rows: Iterable[tuple[int, Mapping[str, object]]], *, label: str = "line"
 ) -> list[Listing]:
@@ -139,37 +198,12 @@ def validate_rows(
     A row's ``approximate`` flag (an HSDS export's already generalized point) is kept in
     ``Listing.extra``.
     """
-    vocab = load_vocabulary(session)
-    listings: list[Listing] = []
-    errors: list[str] = []
-    seen: dict[tuple[str, str], int] = {}
-    for line, row in rows:
-        if "__too_many__" in row:
-            errors.append(f"{label} {line}: {row['__too_many__']} values for fewer columns (check the quoting)")
-            continue
-        if "__error__" in row:  # a reader could not make a row of this record at all
-            errors.append(f"{label} {line}: {row['__error__']}")
-            continue
-        listing, reasons = parse_listing(row, vocab, line)
-        if listing is not None:
-            key = (listing.organization, listing.external_id)
-            if key in seen:
-                reasons = [f"external_id '{listing.external_id}' repeats {label} {seen[key]}"]
-                listing = None
-            else:
-                seen[key] = line
-        if listing is None:
-            errors.append(f"{label} {line}: " + "; ".join(reasons))
-        else:
-            if row.get("approximate") is True and listing.confidential:
-                listing.extra["approximate"] = True
-            listings.append(listing)
-    if not listings and not errors:
-        raise ImportRefused(["line 2: the file has no rows"])
-    errors.extend(points_outside_country(session, listings, label=label))
-    if errors:
-        errors.sort(key=lambda e: int(e.split(":", 1)[0].split()[1]))
-        raise ImportRefused(errors)
+    validator = RowValidator(session, label=label)
+    listings = validator.validate(rows)
+    validator.errors.extend(points_outside_country(session, listings, label=label))
+    refusal = validator.refusal()
+    if refusal is not None:
+        raise refusal
     return listings
 
 
@@ -187,16 +221,23 @@ def points_outside_country(session: Session, listings: list[Listing], *, label: 
             copy.set_types(("int4", "text", "float8", "float8"))
             for x in listings:
                 copy.write_row((x.line, x.country, x.lat, x.lon))
+    errors = staged_points_outside_country(session, "import_country_check", label=label)
+    session.execute(text("DROP TABLE import_country_check"))
+    return errors
+
+
+def staged_points_outside_country(session: Session, table: str, *, label: str = "line") -> list[str]:
+    """:func:`points_outside_country` for rows already in ``table`` (line, country, lat, lon)."""
     rows = session.execute(
         text(
-            """
+            f"""
             SELECT t.line, t.country, t.lat, t.lon,
                    EXISTS (SELECT 1 FROM country c WHERE c.code = t.country AND
                            ST_DWithin(c.geom, ST_SetSRID(ST_MakePoint(t.lat, t.lon), 4326), :tol)) AS swapped_fits,
                    (SELECT c2.name_en FROM country c2
                      WHERE ST_Intersects(c2.geom, ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326))
                      ORDER BY c2.code LIMIT 1) AS found_in
-              FROM (SELECT * FROM import_country_check ORDER BY country) AS t
+              FROM (SELECT line, country, lat, lon FROM {table} ORDER BY country) AS t
              -- ST_Intersects first: nearly every point is inside, and consecutive rows of
              -- one country reuse PostGIS's prepared polygon (faster than probing the
              -- subdivided parts); ST_DWithin (never prepared, ~100x slower on a 1:10m
@@ -210,7 +251,6 @@ def points_outside_country(session: Session, listings: list[Listing], *, label: 
         ),
         {"tol": COUNTRY_TOLERANCE_DEG},
     ).all()
-    session.execute(text("DROP TABLE import_country_check"))
     errors = []
     for line, country, lat, lon, swapped_fits, found_in in rows:
         reason = f"{label} {line}: the point ({lat:g}, {lon:g}) is not in {country}"
@@ -256,11 +296,251 @@ def import_listings(
     ``dry_run`` the counts are computed and nothing is written.  Each created, changed or
     restored service gets a history row by ``actor``.  The caller commits.
     """
-    report = ImportReport(dry_run=dry_run)
+    writer = ListingWriter(session, dry_run=dry_run, demo=demo, actor=actor,
+                           bulk_areas_min_points=bulk_areas_min_points)  # fmt: skip
     savepoint = session.begin_nested()
     try:
-        _stage(session, listings)
-        report.organizations_created = list(
+        writer.write(listings)
+    except BaseException:
+        savepoint.rollback()
+        raise
+    if dry_run:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    return writer.report
+
+
+# What ListingWriter.defer_spatial_indexes() builds after a first load instead of during it.
+DEFERRED_INDEXES = (
+    "ix_nearby_search_geom", "ix_nearby_search_geog", "ix_nearby_search_category_keys",
+    "idx_location_public_geom", "ix_location_public_geog",
+)  # fmt: skip
+
+# Rows per batch of validate_and_import(): big enough that each batch's fixed statements
+# are cheap beside its rows, small enough that the first batch's validation (when the
+# database has nothing to do yet) is short.
+IMPORT_BATCH_ROWS = 10_000
+
+
+def validate_and_import(
+    session: Session,
+    rows: Iterable[tuple[int, Mapping[str, object]]],
+    *,
+    label: str = "line",
+    dry_run: bool = False,
+    demo: bool = False,
+    actor: Actor = COMMAND_LINE,
+    batch_rows: int = IMPORT_BATCH_ROWS,
+) -> ImportReport:
+    """Validate and import a whole file, the Python and the database work side by side.
+
+    The rows are validated in batches; each good batch goes to a database thread that
+    checks its points against their countries and writes it (:class:`ListingWriter`),
+    while the next batch is validated.  Everything happens in one savepoint of the
+    caller's transaction: at the end, any bad row anywhere refuses the whole file
+    (:class:`ImportRefused` with every bad line, as :func:`validate_rows` gives) and the
+    savepoint is rolled back, so nothing is written.  A dry run is rolled back too.  The
+    caller commits.
+    """
+    if isinstance(session, scoped_session):
+        session = session()  # the database thread has no scope of its own
+    validator = RowValidator(session, label=label)
+    writer = ListingWriter(session, dry_run=dry_run, demo=demo, actor=actor)
+    outside: list[str] = []
+    failed: list[BaseException] = []
+
+    def in_database(work: Callable[..., object], *args: object) -> None:
+        """Submit ``work`` to the database thread, with the app context (the session's
+        engine) of this one; after a failure the queued work returns at once."""
+
+        def run() -> None:
+            if failed:
+                return
+            try:
+                work(*args)
+            except BaseException as exc:
+                failed.append(exc)
+
+        database.submit(contextvars.copy_context().run, run)
+
+    def check_and_write(staging_rows: bytes, valid_so_far: bool) -> None:
+        writer.stage(staging_rows)
+        outside.extend(staged_points_outside_country(session, "import_staging", label=label))
+        if valid_so_far and not outside:
+            writer.write_staged()
+        else:
+            writer.drop_staged()
+
+    first_batch = True
+    savepoint = session.begin_nested()
+    # The database thread waits for the interpreter lock each time a statement returns while
+    # this thread validates: hand it over sooner than every 5 ms, or the database idles.
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(switch_interval, 0.0005))
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-db") as database:
+            try:
+                for batch in _batches(rows, batch_rows):
+                    if failed:
+                        break
+                    listings = validator.validate(batch)
+                    staging_rows = writer.prepare(listings)
+                    if first_batch and len(batch) == batch_rows and not dry_run:
+                        # A first load of a big file: its spatial indexes are built after it.
+                        in_database(writer.defer_spatial_indexes)
+                    first_batch = False
+                    in_database(check_and_write, staging_rows, not validator.errors)
+            except BaseException:
+                failed.append(InterruptedError("import interrupted"))  # the queued batches return at once
+                raise
+        if failed:
+            raise failed[0]
+        validator.errors.extend(outside)
+        refusal = validator.refusal()
+        if refusal is not None:
+            raise refusal
+        writer.finish()
+    except BaseException:
+        savepoint.rollback()
+        raise
+    finally:
+        sys.setswitchinterval(switch_interval)
+    if dry_run:
+        savepoint.rollback()
+    else:
+        savepoint.commit()
+    writer.report.organizations_created.sort()
+    return writer.report
+
+
+def created_changes(listing: Listing, today: date) -> str:
+    """The history ``changes`` of a service created from ``listing`` on ``today``, as JSON.
+
+    Equal, as ``jsonb``, to what SNAPSHOT_DOC reads back from the written service: every
+    field with a value, ``{"before": null, "after": value}``; coordinates as PostgreSQL's
+    ``round(float8::numeric, 6)`` prints them (15 significant digits, then half away from
+    zero, six decimals kept).
+    """
+    x = listing
+    fields = (
+        ("external_id", x.external_id), ("service_name", x.name), ("description", x.description),
+        ("categories", x.categories), ("populations", x.populations), ("languages", x.languages),
+        ("country", x.country), ("address", x.address), ("phone", x.phone), ("whatsapp", x.whatsapp),
+        ("email", x.email), ("website", x.website), ("hours", x.hours), ("free", x.free),
+        ("confidential", x.confidential), ("status", "active"), ("last_verified", today.isoformat()),
+    )  # fmt: skip
+    parts = [
+        f'"{key}": {{"before": null, "after": {_dumps(value)}}}'
+        for key, value in fields
+        if value is not None and value != "" and value != []
+    ]
+    parts.append(f'"latitude": {{"before": null, "after": {_numeric6(x.lat)}}}')
+    parts.append(f'"longitude": {{"before": null, "after": {_numeric6(x.lon)}}}')
+    return "{" + ", ".join(parts) + "}"
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False).encode
+_MICRO = Decimal("0.000001")
+
+
+def _numeric6(value: float) -> str:
+    rounded = Decimal(f"{value:.15g}").quantize(_MICRO, rounding=ROUND_HALF_UP)
+    return str(rounded.copy_abs() if not rounded else rounded)  # numeric has no -0
+
+
+def _batches(rows: Iterable[tuple[int, Mapping[str, object]]], size: int) -> Iterator[list]:
+    """``rows`` in lists of ``size`` (the last one shorter)."""
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+class ListingWriter:
+    """Writes validated listings in set-based SQL, one batch after another.
+
+    The batches must share one transaction (the caller's savepoint): a later batch sees
+    the organizations and services of the earlier ones.  ``report`` adds up the batches.
+    """
+
+    def __init__(self, session: Session, *, dry_run: bool = False, demo: bool = False,
+                 actor: Actor = COMMAND_LINE, bulk_areas_min_points: int = BULK_AREAS_MIN_POINTS):  # fmt: skip
+        self.session = session
+        self.report = ImportReport(dry_run=dry_run)
+        self.demo = demo
+        self.who = {"uid": actor.user_id, "actor": actor.label, "via": actor.via}
+        self.bulk_areas_min_points = bulk_areas_min_points
+        self._sequences: dict[str, int] | None = None
+        self._town_cells = False
+        self._deferred_indexes: list = []
+        # The transaction's date, as current_date gives it in every statement that follows.
+        self.today: date = session.execute(text("SELECT current_date")).scalar_one()
+
+    def prepare(self, listings: list[Listing]) -> bytes:
+        """The listings as staging rows (COPY text format, creation history included):
+        all the work of a batch that needs no database, for a caller to do in its own
+        thread while the database thread writes the previous batch."""
+        return "".join(_staging_row(x, self.today) for x in listings).encode()
+
+    def defer_spatial_indexes(self) -> bool:
+        """On an empty directory, drop the spatial and array indexes of the tables the
+        import fills, to be built once by :meth:`finish`; says whether it did.
+
+        Building an index over 100,000 points costs about half of keeping it up to date
+        row by row.  The tables stay locked until the transaction ends, which on an empty
+        directory keeps nobody from anything; on a directory in use nothing is dropped.
+        The savepoint's rollback puts the indexes back whatever happens.
+        """
+        session = self.session
+        if session.execute(
+            text("SELECT EXISTS (SELECT FROM location) OR EXISTS (SELECT FROM nearby_search)")
+        ).scalar_one():
+            return False
+        self._deferred_indexes = session.execute(
+            text("SELECT indexname, indexdef FROM pg_indexes "
+                 "WHERE schemaname = current_schema() AND indexname = ANY(:names) ORDER BY indexname"),
+            {"names": list(DEFERRED_INDEXES)},
+        ).all()  # fmt: skip
+        for name, _ in self._deferred_indexes:
+            session.execute(text(f'DROP INDEX "{name}"'))
+        return True
+
+    def finish(self) -> None:
+        """Build the indexes that :meth:`defer_spatial_indexes` dropped, if any."""
+        if self._deferred_indexes:
+            self.session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+        for _, definition in self._deferred_indexes:
+            self.session.execute(text(definition))
+        self._deferred_indexes = []
+
+    def write(self, listings: list[Listing]) -> None:
+        """Plan and (unless a dry run) write one batch of listings."""
+        self.stage(self.prepare(listings))
+        self.write_staged()
+
+    def stage(self, staging_rows: bytes) -> None:
+        """COPY a batch (:meth:`prepare`) into the temporary table ``import_staging``."""
+        session = self.session
+        for table in ("import_staging", "import_rows", "import_points", "import_areas", "import_before"):
+            session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        session.execute(text(_STAGING_TABLE_SQL))
+        driver = session.connection().connection.driver_connection
+        with driver.cursor() as cursor:
+            with cursor.copy(f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN") as copy:
+                copy.write(staging_rows)
+        # Statistics for the joins that follow (a temp table has none until analyzed): only
+        # the join keys, the rest would cost more than it tells.
+        session.execute(text("ANALYZE import_staging (organization, external_id)"))
+
+    def drop_staged(self) -> None:
+        """Forget the staged batch (a refused file writes nothing more)."""
+        self.session.execute(text("DROP TABLE import_staging"))
+
+    def write_staged(self) -> None:
+        """Plan and (unless a dry run) write the staged batch."""
+        session, report = self.session, self.report
+        write = not report.dry_run
+        report.organizations_created.extend(
             session.execute(
                 text(
                     "SELECT DISTINCT s.organization FROM import_staging s "
@@ -277,84 +557,87 @@ def import_listings(
                 ON CONFLICT (name) DO NOTHING
                 """
             ),
-            {"demo": demo},
+            {"demo": self.demo},
         )
-        service_seq, location_seq = session.execute(
-            text(
-                "SELECT CAST(CAST(pg_get_serial_sequence('service', 'id') AS regclass) AS oid), "
-                "CAST(CAST(pg_get_serial_sequence('location', 'id') AS regclass) AS oid)"
+        if self._sequences is None:
+            self._sequences = dict(
+                session.execute(
+                    text(
+                        "SELECT t, CAST(CAST(pg_get_serial_sequence(t, 'id') AS regclass) AS oid) "
+                        "FROM unnest(ARRAY['service', 'location', 'service_at_location']) AS t"
+                    )
+                ).all()
             )
-        ).one()
+        seq = self._sequences
         session.execute(
             text(_PLAN_SQL),
-            {"write": not dry_run, "service_seq": service_seq, "location_seq": location_seq},
+            {"write": write, "service_seq": seq["service"], "location_seq": seq["location"],
+             "link_seq": seq["service_at_location"]},  # fmt: skip
         )
         to_locate = 0
         for action, n, locate in session.execute(
             text("SELECT action, count(*), count(*) FILTER (WHERE locate) FROM import_rows GROUP BY action")
         ):
-            setattr(report, {"create": "created", "update": "updated", "same": "unchanged"}[action], n)
+            field_name = {"create": "created", "update": "updated", "same": "unchanged"}[action]
+            setattr(report, field_name, getattr(report, field_name) + n)
             to_locate += locate
-        if not dry_run:
-            if to_locate >= bulk_areas_min_points:
+        if write:
+            if to_locate >= self.bulk_areas_min_points:
+                if not self._town_cells:
+                    session.execute(text(_TOWN_CELLS_SQL))
+                    self._town_cells = True
                 for statement in _AREAS_BULK_SQL:
                     session.execute(text(statement))
             else:
                 session.execute(text(_AREAS_PER_POINT_SQL))
             session.execute(text(_HISTORY_BEFORE_SQL))
             for statement in _WRITE_SQL:
-                session.execute(text(statement), {"demo": demo})
-            who = {"uid": actor.user_id, "actor": actor.label, "via": actor.via}
-            session.execute(text(_HISTORY_CREATED_SQL), who)
-            session.execute(text(_HISTORY_SQL), who)
+                session.execute(text(statement), {"demo": self.demo})
+            session.execute(text(_HISTORY_CREATED_SQL), self.who)
+            session.execute(text(_HISTORY_SQL), self.who)
             for table in ("import_before", "import_areas", "import_points"):
                 session.execute(text(f"DROP TABLE IF EXISTS {table}"))
         session.execute(text("DROP TABLE import_rows"))
         session.execute(text("DROP TABLE import_staging"))
-    except BaseException:
-        savepoint.rollback()
-        raise
-    if dry_run:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
-    return report
 
 
-def _stage(session: Session, listings: list[Listing]) -> None:
-    """COPY the listings into a temporary staging table on the session's connection."""
-    for table in ("import_staging", "import_rows", "import_points", "import_areas", "import_before"):
-        session.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    session.execute(
-        text(
-            """
-            CREATE TEMP TABLE import_staging (
-              line int, organization text, external_id text, name text, description text,
-              categories text[], populations text[], languages text[], country text,
-              address text, lat float8, lon float8, phone text, whatsapp text, email text,
-              website text, hours text, free bool, confidential bool,
-              approximate bool DEFAULT false
-            ) ON COMMIT DROP
-            """
-        )
+_STAGING_TABLE_SQL = f"""
+CREATE TEMP TABLE import_staging (
+  {", ".join(f"{name} {type_}" for name, type_ in zip(STAGING_COLUMNS, STAGING_TYPES))}
+) ON COMMIT DROP
+"""
+
+# COPY's text format: a backslash, tab, newline or carriage return inside a value is escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str | None) -> str:
+    if value is None:
+        return "\\N"
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.translate(_COPY_ESCAPES)
+    return value
+
+
+def _copy_array(values: list[str]) -> str:
+    """A text[] literal: every element quoted, its backslashes and quotes escaped."""
+    return _copy_text(
+        "{" + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
     )
-    driver = session.connection().connection.driver_connection
-    with driver.cursor() as cursor:
-        # Binary COPY: psycopg's binary dumpers cost half of the text format's in Python.
-        with cursor.copy(f"COPY import_staging ({', '.join(STAGING_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(STAGING_TYPES)
-            for x in listings:
-                copy.write_row(
-                    (
-                        x.line, x.organization, x.external_id, x.name, x.description,
-                        x.categories, x.populations, x.languages, x.country, x.address,
-                        x.lat, x.lon, x.phone, x.whatsapp, x.email, x.website, x.hours,
-                        x.free, x.confidential, bool(x.extra.get("approximate")),
-                    )
-                )  # fmt: skip
-    # Statistics for the joins that follow (a temp table has none until analyzed): only the
-    # join keys, the rest would cost more than it tells.
-    session.execute(text("ANALYZE import_staging (organization, external_id)"))
+
+
+def _staging_row(x: Listing, today: date) -> str:
+    """One line of COPY text for ``import_staging`` (STAGING_COLUMNS, in order)."""
+    return "\t".join(
+        (
+            str(x.line), _copy_text(x.organization), _copy_text(x.external_id), _copy_text(x.name),
+            _copy_text(x.description), _copy_array(x.categories), _copy_array(x.populations),
+            _copy_array(x.languages), _copy_text(x.country), _copy_text(x.address), repr(x.lat), repr(x.lon),
+            _copy_text(x.phone), _copy_text(x.whatsapp), _copy_text(x.email), _copy_text(x.website),
+            _copy_text(x.hours), "\\N" if x.free is None else "tf"[not x.free], "tf"[not x.confidential],
+            "tf"[not x.extra.get("approximate")], _copy_text(created_changes(x, today)),
+        )
+    ) + "\n"  # fmt: skip
 
 
 # The plan of an import, one row per listing, in one pass over the staging table: ids and
@@ -363,7 +646,8 @@ def _stage(session: Session, listings: list[Listing]) -> None:
 # decimals): when it is still the stored public point, the exact point is kept
 # ("keep_point"), not overwritten by it, and the stored address too (never published, so
 # such a file has none).  New ids come from the sequences here (services in the file's
-# order), so the writes need no RETURNING join; a dry run draws none.  "locate": the
+# order; a new location's service_at_location link too), so the writes need no RETURNING
+# join; a dry run draws none.  "locate": the
 # point's areas and timezone are to be computed (import_areas).
 _PLAN_SQL = """
 CREATE TEMP TABLE import_rows ON COMMIT DROP AS
@@ -414,10 +698,12 @@ SELECT d.line, d.organization_id, d.external_id, d.action, d.keep_point, d.new_p
        CASE WHEN d.action <> 'same' AND d.existing_location_id IS NULL AND :write
             THEN nextval(CAST(CAST(:location_seq AS oid) AS regclass))
             ELSE d.existing_location_id END AS location_id,
+       CASE WHEN d.action <> 'same' AND d.existing_location_id IS NULL AND :write
+            THEN nextval(CAST(CAST(:link_seq AS oid) AS regclass)) END AS link_id,
        d.action <> 'same' AND NOT d.keep_point AS locate,
        d.name, d.description, d.categories, d.populations, d.languages, d.country,
        d.write_address AS address, d.pt, d.phone, d.whatsapp, d.email, d.website, d.hours,
-       d.free, d.confidential, d.approximate
+       d.free, d.confidential, d.approximate, d.created_changes
   FROM decided d
 """
 
@@ -449,6 +735,12 @@ SELECT r.line, coalesce(a1.code, a2.code) AS admin_area_code,
 # point.  The nearest town: the town whose Voronoi cell covers the point (a cell is the set
 # of points nearer to its town than to any other, in the same planar distance as "<->"),
 # found the same way; a point in no cell (none, in practice) falls back to the KNN lookup.
+# The cells are computed once per transaction (_TOWN_CELLS_SQL), not once per batch.
+_TOWN_CELLS_SQL = """
+CREATE TEMP TABLE IF NOT EXISTS import_town_cells ON COMMIT DROP AS
+SELECT cell.geom, (SELECT min(pl.timezone) FROM place pl WHERE ST_Intersects(cell.geom, pl.geom)) AS timezone
+  FROM ST_Dump(ST_VoronoiPolygons((SELECT ST_Collect(geom) FROM place))) AS cell
+"""
 _AREAS_BULK_SQL = (
     "CREATE TEMP TABLE import_points ON COMMIT DROP AS SELECT line, pt FROM import_rows WHERE locate",
     "CREATE INDEX ON import_points USING gist (pt)",
@@ -459,13 +751,9 @@ _AREAS_BULK_SQL = (
       SELECT DISTINCT ON (p.line) p.line, a.code, a.country_code
         FROM admin_area_part a JOIN import_points p ON ST_Covers(a.geom, p.pt)
        ORDER BY p.line, a.code
-    ), cells AS (
-      SELECT cell.geom, (SELECT min(pl.timezone) FROM place pl
-                          WHERE ST_Intersects(cell.geom, pl.geom)) AS timezone
-        FROM ST_Dump(ST_VoronoiPolygons((SELECT ST_Collect(geom) FROM place))) AS cell
     ), zoned AS (
       SELECT DISTINCT ON (p.line) p.line, c.timezone
-        FROM cells c JOIN import_points p ON ST_Covers(c.geom, p.pt)
+        FROM import_town_cells c JOIN import_points p ON ST_Covers(c.geom, p.pt)
        ORDER BY p.line, c.timezone
     )
     SELECT p.line, coalesce(cv.code, near.code) AS admin_area_code,
@@ -539,12 +827,30 @@ _WRITE_SQL = (
      ORDER BY r.location_id
     """,
     # A changed service keeps its first location (updated above); a new location is a new
-    # pair, so no conflict handling is needed.
+    # pair, so no conflict handling is needed.  The insert trigger's refresh of the nearby
+    # search stands aside (migration 0009): the next statement writes those rows from the plan.
+    "SELECT set_config('mapservice.defer_nearby_search', 'on', true)",
     """
-    INSERT INTO service_at_location (service_id, location_id)
-    SELECT r.service_id, r.location_id FROM import_rows r
+    INSERT INTO service_at_location (id, service_id, location_id)
+    SELECT r.link_id, r.service_id, r.location_id FROM import_rows r
      WHERE r.new_location
-     ORDER BY r.service_id
+     ORDER BY r.link_id
+    """,
+    "SELECT set_config('mapservice.defer_nearby_search', 'off', true)",
+    # The rows refresh_nearby_search() would write for these links: every service written
+    # here is active and not deleted, and only approved organizations are published.
+    """
+    INSERT INTO nearby_search (sal_id, service_id, public_geom, category_keys, populations,
+                               languages, last_verified, organization_id, declared_country,
+                               public_area_code)
+    SELECT r.link_id, r.service_id, l.public_geom, category_keys(CAST(r.categories AS varchar[])),
+           r.populations, r.languages, current_date, r.organization_id, l.declared_country,
+           l.public_area_code
+      FROM import_rows r
+      JOIN location l ON l.id = r.location_id
+      JOIN organization o ON o.id = r.organization_id
+     WHERE r.new_location AND o.status = 'approved'
+     ORDER BY r.link_id
     """,
     "SELECT set_config('mapservice.defer_location_fill', 'off', true)",
 )
@@ -577,27 +883,13 @@ SELECT a.id, a.organization_id, :uid, :actor, :via,
  ORDER BY a.id
 """
 
-# A new service's changes are its fields with a value (not null, "" or []), before null.
-# Written as JSON text and parsed once: a nested jsonb_build_object() per field, or a
-# jsonb_each() aggregate per row, costs about twice as much on a bulk import.
-_CREATED_FIELDS = ", ".join(
-    f"coalesce(to_json({sql})::text, 'null') AS f{i}" for i, (_, sql) in enumerate(SNAPSHOT_FIELDS)
-)
-_CREATED_CHANGES = (
-    "CAST('{' || substr(concat("
-    + ", ".join(
-        f"""CASE WHEN c.f{i} NOT IN ('null', '""', '[]') """
-        f"""THEN ', "{key}": {{"before": null, "after": ' || c.f{i} || '}}' END"""  # ": null", not ":null" (a bind)
-        for i, (key, _) in enumerate(SNAPSHOT_FIELDS)
-    )
-    + "), 2) || '}' AS jsonb)"
-)
-_HISTORY_CREATED_SQL = f"""
+# A new service's changes: each field with a value (not null, "" or []), before null, as
+# SNAPSHOT_DOC would give it for the service just written.  Built in Python by
+# created_changes() while the database works on the previous batch, and stored from the
+# plan: JSON built in SQL cost a sixth of the database's import time.
+_HISTORY_CREATED_SQL = """
 INSERT INTO service_history (service_id, organization_id, user_id, actor, via, action, changes, version, at)
-SELECT c.id, c.organization_id, :uid, :actor, :via, 'create', {_CREATED_CHANGES}, c.version, now()
-  FROM (SELECT s.id, s.organization_id, s.version, {_CREATED_FIELDS}
-          FROM import_rows r JOIN service s ON s.id = r.service_id
-          LEFT JOIN location l ON l.id = r.location_id
-         WHERE r.action = 'create' OFFSET 0) c
- ORDER BY c.id
+SELECT r.service_id, r.organization_id, :uid, :actor, :via, 'create', CAST(r.created_changes AS jsonb), 1, now()
+  FROM import_rows r
+ WHERE r.action = 'create'
 """

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from mapservice.services.importer import ImportRefused, import_listings, read_listing_csv, validate_rows
+from mapservice.services.importer import (
+    ImportRefused,
+    ListingWriter,
+    import_listings,
+    read_listing_csv,
+    validate_and_import,
+    validate_rows,
+)
 from tests.queries.test_coverage_rollup import assert_rollups_right
 
 SAMPLE = (Path(__file__).parent.parent / "data" / "listings-sample.csv").read_text(encoding="utf-8")
@@ -181,6 +188,15 @@ def import_file(session, data, **kwargs):
     return import_listings(session, validate_rows(session, read_listing_csv(data)), **kwargs)
 
 
+def import_in_batches(session, data, **kwargs):
+    """``mapservice import``'s path, in batches of 3 rows (a database thread writes them)."""
+    kwargs.pop("bulk_areas_min_points", None)
+    return validate_and_import(session, read_listing_csv(data), batch_rows=3, **kwargs)
+
+
+IMPORTERS = pytest.mark.parametrize("importer", [import_file, import_in_batches], ids=["one-batch", "batches"])
+
+
 def first_new_id(session):
     """The smallest id a service created from now on can get (history outlives deleted services,
     so ids below it may still have history rows)."""
@@ -211,7 +227,8 @@ def areas_by_the_row_triggers(session, first):
 def nearby_rows(session, first):
     return session.execute(
         text("SELECT sal_id, service_id, ST_AsText(public_geom), category_keys, populations, languages, "
-             "last_verified FROM nearby_search WHERE service_id >= :first ORDER BY sal_id"),
+             "last_verified, organization_id, declared_country, public_area_code "
+             "FROM nearby_search WHERE service_id >= :first ORDER BY sal_id"),
         {"first": first},
     ).all()  # fmt: skip
 
@@ -220,7 +237,8 @@ def nearby_rows_expected(session, first):
     """nearby_search as its definition (migration 0004) derives it from the directory."""
     return session.execute(
         text("SELECT sal.id, s.id, ST_AsText(l.public_geom), category_keys(s.categories), s.populations, "
-             "s.languages, s.last_verified FROM service s JOIN organization o ON o.id = s.organization_id "
+             "s.languages, s.last_verified, s.organization_id, l.declared_country, l.public_area_code "
+             "FROM service s JOIN organization o ON o.id = s.organization_id "
              "JOIN service_at_location sal ON sal.service_id = s.id JOIN location l ON l.id = sal.location_id "
              "WHERE s.status = 'active' AND s.deleted_at IS NULL AND o.status = 'approved' AND s.id >= :first "
              "ORDER BY sal.id"),
@@ -271,7 +289,8 @@ def test_bulk_and_per_point_areas_agree_on_generated_points(session):
     assert len(per_point) > 100
 
 
-def test_nearby_search_and_history_after_a_bulk_import(session):
+@IMPORTERS
+def test_nearby_search_and_history_after_a_bulk_import(session, importer):
     from mapservice.services.history import SNAPSHOT_SQL
 
     first = first_new_id(session)
@@ -280,7 +299,7 @@ def test_nearby_search_and_history_after_a_bulk_import(session):
         GOOD_ROW.replace("a-1", "a-2").replace("14.9067,-92.2635", "14.9067005,-92.2635005"),
         GOOD_ROW.replace("a-1", "a-3").replace("14.9067,-92.2635", "14.90670049999,-92.26").replace(",yes,no", ",,yes"),
     ]
-    report = import_file(session, SAMPLE + "\n".join(extra) + "\n", **BULK)
+    report = importer(session, SAMPLE + "\n".join(extra) + "\n", **BULK)
     assert report.created == 8
     assert_rollups_right(session)
     assert nearby_rows(session, first) == nearby_rows_expected(session, first)
@@ -304,9 +323,10 @@ def test_nearby_search_and_history_after_a_bulk_import(session):
     assert differing == []
 
 
-def test_reimport_with_changes_keeps_derived_data_right(session):
+@IMPORTERS
+def test_reimport_with_changes_keeps_derived_data_right(session, importer):
     first = first_new_id(session)
-    import_file(session, SAMPLE, **BULK)
+    importer(session, SAMPLE, **BULK)
     ids = dict(
         session.execute(text("SELECT external_id, id FROM service WHERE id >= :first"), {"first": first}).all()
     )
@@ -319,7 +339,7 @@ def test_reimport_with_changes_keeps_derived_data_right(session):
         .replace("9.9326,-84.0775", "9.9907,-83.0360")
         .replace("livelihoods.employment;training.rights", "livelihoods.employment")
     )
-    report = import_file(session, changed, **BULK)
+    report = importer(session, changed, **BULK)
     assert (report.created, report.updated, report.unchanged) == (0, 3, 3)
     assert_rollups_right(session)
     assert nearby_rows(session, first) == nearby_rows_expected(session, first)
@@ -338,7 +358,155 @@ def test_reimport_with_changes_keeps_derived_data_right(session):
     # and importing the changed file again changes nothing
     versions = session.execute(text("SELECT id, version FROM service ORDER BY id")).all()
     n_history = session.execute(text("SELECT count(*) FROM service_history")).scalar_one()
-    report = import_file(session, changed, **BULK)
+    report = importer(session, changed, **BULK)
     assert (report.created, report.updated, report.unchanged) == (0, 0, 6)
     assert session.execute(text("SELECT id, version FROM service ORDER BY id")).all() == versions
     assert session.execute(text("SELECT count(*) FROM service_history")).scalar_one() == n_history
+
+
+# --- validate_and_import: batches validated in Python while a database thread writes ------
+
+
+def rows_of_one_org(n, org="Org Batches"):
+    return [GOOD_ROW.replace("Org A,a-1", f"{org},b-{i}") for i in range(n)]
+
+
+def test_batches_write_what_one_import_writes_with_pending_orgs_and_confidential_places(session):
+    first = first_new_id(session)
+    session.execute(
+        text("INSERT INTO organization (name, kind, description, status, is_demo, created_at) "
+             "VALUES ('Org Pending', 'cso', '', 'pending', false, now())")
+    )  # fmt: skip
+    rows = rows_of_one_org(4) + rows_of_one_org(3, org="Org Pending")
+    rows[1] = rows[1].replace(",yes,no", ",yes,yes")  # a confidential shelter
+    report = validate_and_import(session, read_listing_csv(csv_of(*rows)), batch_rows=2)
+    assert (report.created, report.updated, report.unchanged) == (7, 0, 0)
+    assert report.organizations_created == ["Org Batches"]
+    assert nearby_rows(session, first) == nearby_rows_expected(session, first)
+    assert len(nearby_rows(session, first)) == 4  # the pending organization is not published
+    exact, public = session.execute(
+        text("SELECT ST_AsText(l.geom), ST_AsText(l.public_geom) FROM service s "
+             "JOIN service_at_location sal ON sal.service_id = s.id JOIN location l ON l.id = sal.location_id "
+             "JOIN organization o ON o.id = s.organization_id "
+             "WHERE s.external_id = 'b-1' AND o.name = 'Org Batches'")
+    ).one()  # fmt: skip
+    assert exact != public
+    assert_rollups_right(session)
+    assert location_areas(session, first) == areas_by_the_row_triggers(session, first)
+    report = validate_and_import(session, read_listing_csv(csv_of(*rows)), batch_rows=2)
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 7)
+
+
+def test_bad_rows_in_any_batch_refuse_the_file_after_earlier_batches_were_written(session):
+    before = counts(session)
+    rows = rows_of_one_org(7)
+    rows[0] = rows[0].replace("14.9067,-92.2635", "14.6349,-90.5069")  # in Guatemala: the database finds it
+    rows[6] = rows[6].replace("protection.legal", "protection.nothing")  # the last batch: Python finds it
+    with pytest.raises(ImportRefused) as refused:
+        validate_and_import(session, read_listing_csv(csv_of(*rows)), batch_rows=2)
+    assert [e.split(":")[0] for e in refused.value.errors] == ["line 2", "line 8"]
+    assert "(it is in Guatemala)" in refused.value.errors[0] and "protection.nothing" in refused.value.errors[1]
+    assert counts(session) == before
+    # the session goes on: a good file imports after the refusal
+    assert validate_and_import(session, read_listing_csv(csv_of(*rows[1:6])), batch_rows=2).created == 5
+
+
+def test_a_repeated_id_in_a_later_batch_is_refused(session):
+    rows = rows_of_one_org(5)
+    rows.append(rows[0].replace("Asesoría legal", "Otro nombre"))
+    with pytest.raises(ImportRefused) as refused:
+        validate_and_import(session, read_listing_csv(csv_of(*rows)), batch_rows=2)
+    assert refused.value.errors == ["line 7: external_id 'b-0' repeats line 2"]
+
+
+def test_dry_run_in_batches_counts_and_writes_nothing(session):
+    validate_and_import(session, read_listing_csv(csv_of(*rows_of_one_org(2))))
+    before = counts(session)
+    changed = [r.replace("Asesoría legal", "Asesoría jurídica") for r in rows_of_one_org(5)]
+    report = validate_and_import(session, read_listing_csv(csv_of(*changed)), batch_rows=2, dry_run=True)
+    assert (report.created, report.updated, report.unchanged, report.dry_run) == (3, 2, 0, True)
+    assert counts(session) == before
+
+
+def test_a_database_failure_in_a_batch_stops_the_import_and_writes_nothing(session, monkeypatch):
+    before = counts(session)
+    write = ListingWriter.write_staged
+    calls = []
+
+    def failing_write(self):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("the database went away")
+        write(self)
+
+    monkeypatch.setattr(ListingWriter, "write_staged", failing_write)
+    with pytest.raises(RuntimeError, match="went away"):
+        validate_and_import(session, read_listing_csv(csv_of(*rows_of_one_org(40))), batch_rows=2)
+    assert counts(session) == before
+    assert len(calls) == 2  # the batches after the failure were not written
+
+
+def test_a_file_without_rows_is_refused(session):
+    with pytest.raises(ImportRefused) as refused:
+        validate_and_import(session, read_listing_csv(HEADER + "\n"))
+    assert refused.value.errors == ["line 2: the file has no rows"]
+
+
+def index_definitions(session):
+    return session.execute(
+        text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('location', 'nearby_search') "
+             "ORDER BY indexname")
+    ).all()  # fmt: skip
+
+
+def test_a_first_load_builds_its_spatial_indexes_after_the_rows(session, monkeypatch):
+    from mapservice.services import importer
+
+    deferred = []
+    defer = ListingWriter.defer_spatial_indexes
+    monkeypatch.setattr(ListingWriter, "defer_spatial_indexes", lambda self: deferred.append(defer(self)))
+    indexes = index_definitions(session)
+    assert {name for name, _ in indexes} >= set(importer.DEFERRED_INDEXES)
+    session.execute(text("DELETE FROM nearby_search"))
+    session.execute(text("DELETE FROM service_at_location"))
+    session.execute(text("DELETE FROM location"))
+    first = first_new_id(session)
+    validate_and_import(session, read_listing_csv(csv_of(*rows_of_one_org(7))), batch_rows=3)
+    assert deferred == [True]
+    assert index_definitions(session) == indexes
+    assert nearby_rows(session, first) == nearby_rows_expected(session, first)
+    # A directory in use keeps its indexes (readers would wait for the import otherwise).
+    validate_and_import(session, read_listing_csv(csv_of(*rows_of_one_org(7, org="Org Two"))), batch_rows=3)
+    assert deferred == [True, False]
+    # A refused first load puts the indexes back too.
+    session.execute(text("DELETE FROM nearby_search"))
+    session.execute(text("DELETE FROM service_at_location"))
+    session.execute(text("DELETE FROM location"))
+    bad = rows_of_one_org(7, org="Org Three")
+    bad[5] = bad[5].replace("protection.legal", "protection.nothing")
+    with pytest.raises(ImportRefused):
+        validate_and_import(session, read_listing_csv(csv_of(*bad)), batch_rows=3)
+    assert deferred == [True, False, True]
+    assert index_definitions(session) == indexes
+
+
+def test_text_reaches_the_database_unchanged_through_copy(session):
+    from tests.factories import listing, make_services
+
+    tricky = [
+        "back\\slash", "ends with \\", "\\N", "tab\tinside", "line\nbreak", "carriage\rreturn",
+        'quote " and {braces}', "comma, semicolon;", "ñandú 😀", "\\\\.",
+    ]  # fmt: skip
+    listings = [listing(name=t, description=t, address=t, hours=None) for t in tricky]
+    ids = make_services(session, *listings)
+    stored = session.execute(
+        text("SELECT s.name, s.description, l.address FROM service s JOIN service_at_location sal "
+             "ON sal.service_id = s.id JOIN location l ON l.id = sal.location_id WHERE s.id = ANY(:ids) ORDER BY s.id"),
+        {"ids": ids},
+    ).all()  # fmt: skip
+    assert [tuple(r) for r in stored] == [(t, t, t) for t in tricky]
+    changes = session.execute(
+        text("SELECT changes FROM service_history WHERE service_id = ANY(:ids) AND action = 'create' ORDER BY service_id"),
+        {"ids": ids},
+    ).scalars().all()  # fmt: skip
+    assert [c["service_name"]["after"] for c in changes] == tricky
