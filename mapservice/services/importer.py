@@ -1,9 +1,12 @@
-"""Set-based import of listings: COPY into a staging table, validate in SQL, upsert.
+"""Set-based import of listings: validate in Python, COPY into a staging table, check the
+points in SQL, upsert.
 
-A file with any invalid row is refused whole: :func:`import_listings` raises
-:class:`ImportRefused` with every bad line, after the caller's transaction has been
-left untouched.  Upsert key: (organization, external_id).  Re-importing identical data
-changes nothing (no version bump, no new verification date).
+A file with any invalid row is refused whole: :func:`validate_rows` and
+:func:`validate_and_import` raise :class:`ImportRefused` with every bad line, and nothing is
+written.  Upsert key: (organization, external_id).  Re-importing identical data changes
+nothing (no version bump, no new verification date).  ``mapservice import`` runs
+:func:`validate_and_import`, which validates one batch in Python while a database thread
+writes the previous one (:class:`ListingWriter`).
 """
 from __future__ import annotations
 
@@ -308,13 +311,19 @@ def import_listings(
         savepoint.rollback()
     else:
         savepoint.commit()
+    writer.report.organizations_created.sort()
     return writer.report
 
 
-# What ListingWriter.defer_spatial_indexes() builds after a first load instead of during it.
+# What ListingWriter.defer_indexes() builds after a first load instead of during it: every
+# index of the tables an import fills except the keys its own statements look rows up by
+# (primary keys, the upsert key, a service's links).
 DEFERRED_INDEXES = (
     "ix_nearby_search_geom", "ix_nearby_search_geog", "ix_nearby_search_category_keys",
-    "idx_location_public_geom", "ix_location_public_geog",
+    "ix_nearby_search_service_id", "idx_location_public_geom", "ix_location_public_geog",
+    "ix_location_admin_area_code", "ix_location_public_area_code", "ix_service_categories",
+    "ix_service_hsds_id", "ix_service_organization_id", "ix_service_at_location_location_id",
+    "ix_service_history_service_id", "ix_service_history_organization_id",
 )  # fmt: skip
 
 # Rows per batch of validate_and_import(): big enough that each batch's fixed statements
@@ -387,8 +396,8 @@ def validate_and_import(
                     listings = validator.validate(batch)
                     staging_rows = writer.prepare(listings)
                     if first_batch and len(batch) == batch_rows and not dry_run:
-                        # A first load of a big file: its spatial indexes are built after it.
-                        in_database(writer.defer_spatial_indexes)
+                        # A first load of a big file: its indexes are built after it.
+                        in_database(writer.defer_indexes)
                     first_batch = False
                     in_database(check_and_write, staging_rows, not validator.errors)
             except BaseException:
@@ -482,18 +491,21 @@ class ListingWriter:
         thread while the database thread writes the previous batch."""
         return "".join(_staging_row(x, self.today) for x in listings).encode()
 
-    def defer_spatial_indexes(self) -> bool:
-        """On an empty directory, drop the spatial and array indexes of the tables the
-        import fills, to be built once by :meth:`finish`; says whether it did.
+    def defer_indexes(self) -> bool:
+        """On an empty directory, drop the secondary indexes of the tables the import fills
+        (DEFERRED_INDEXES), to be built once by :meth:`finish`; says whether it did.
 
-        Building an index over 100,000 points costs about half of keeping it up to date
-        row by row.  The tables stay locked until the transaction ends, which on an empty
-        directory keeps nobody from anything; on a directory in use nothing is dropped.
-        The savepoint's rollback puts the indexes back whatever happens.
+        Building a GiST index over 100,000 points costs about half of keeping it up to
+        date row by row, and a B-tree filled in random key order (a service's HSDS UUID)
+        stops fitting in shared buffers long before a million rows.  The tables stay locked
+        until the transaction ends, which on an empty directory keeps nobody from anything;
+        on a directory in use nothing is dropped.  The savepoint's rollback puts the indexes
+        back whatever happens.
         """
         session = self.session
         if session.execute(
-            text("SELECT EXISTS (SELECT FROM location) OR EXISTS (SELECT FROM nearby_search)")
+            text("SELECT EXISTS (SELECT FROM service) OR EXISTS (SELECT FROM location) "
+                 "OR EXISTS (SELECT FROM nearby_search)")  # fmt: skip
         ).scalar_one():
             return False
         self._deferred_indexes = session.execute(
@@ -506,7 +518,7 @@ class ListingWriter:
         return True
 
     def finish(self) -> None:
-        """Build the indexes that :meth:`defer_spatial_indexes` dropped, if any."""
+        """Build the indexes that :meth:`defer_indexes` dropped, if any."""
         if self._deferred_indexes:
             self.session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         for _, definition in self._deferred_indexes:
@@ -540,24 +552,21 @@ class ListingWriter:
         """Plan and (unless a dry run) write the staged batch."""
         session, report = self.session, self.report
         write = not report.dry_run
+        # Only names not there yet reach the insert: ON CONFLICT alone would try (and
+        # undo) an insert for every organization of every batch.
         report.organizations_created.extend(
             session.execute(
                 text(
-                    "SELECT DISTINCT s.organization FROM import_staging s "
-                    "WHERE NOT EXISTS (SELECT 1 FROM organization o WHERE o.name = s.organization) "
-                    "ORDER BY 1"
-                )
+                    """
+                    INSERT INTO organization (name, kind, description, status, is_demo, created_at)
+                    SELECT DISTINCT s.organization, 'cso', '', 'approved', :demo, now() FROM import_staging s
+                     WHERE NOT EXISTS (SELECT FROM organization o WHERE o.name = s.organization)
+                    ON CONFLICT (name) DO NOTHING
+                    RETURNING name
+                    """
+                ),
+                {"demo": self.demo},
             ).scalars()
-        )
-        session.execute(
-            text(
-                """
-                INSERT INTO organization (name, kind, description, status, is_demo, created_at)
-                SELECT DISTINCT organization, 'cso', '', 'approved', :demo, now() FROM import_staging
-                ON CONFLICT (name) DO NOTHING
-                """
-            ),
-            {"demo": self.demo},
         )
         if self._sequences is None:
             self._sequences = dict(
@@ -646,8 +655,8 @@ def _staging_row(x: Listing, today: date) -> str:
 # decimals): when it is still the stored public point, the exact point is kept
 # ("keep_point"), not overwritten by it, and the stored address too (never published, so
 # such a file has none).  New ids come from the sequences here (services in the file's
-# order; a new location's service_at_location link too), so the writes need no RETURNING
-# join; a dry run draws none.  "locate": the
+# order; a new location's service_at_location link and public point too), so the writes
+# need no RETURNING join; a dry run draws none.  "locate": the
 # point's areas and timezone are to be computed (import_areas).
 _PLAN_SQL = """
 CREATE TEMP TABLE import_rows ON COMMIT DROP AS
@@ -700,6 +709,9 @@ SELECT d.line, d.organization_id, d.external_id, d.action, d.keep_point, d.new_p
             ELSE d.existing_location_id END AS location_id,
        CASE WHEN d.action <> 'same' AND d.existing_location_id IS NULL AND :write
             THEN nextval(CAST(CAST(:link_seq AS oid) AS regclass)) END AS link_id,
+       CASE WHEN d.action <> 'same' AND d.existing_location_id IS NULL AND :write
+            THEN CASE WHEN d.confidential AND NOT d.approximate THEN generalize_point(d.pt) ELSE d.pt END
+       END AS new_public_pt,
        d.action <> 'same' AND NOT d.keep_point AS locate,
        d.name, d.description, d.categories, d.populations, d.languages, d.country,
        d.write_address AS address, d.pt, d.phone, d.whatsapp, d.email, d.website, d.hours,
@@ -819,8 +831,7 @@ _WRITE_SQL = (
     """
     INSERT INTO location (id, geom, public_geom, address, declared_country, admin_area_code,
                           country_code, timezone, public_area_code)
-    SELECT r.location_id, r.pt,
-           CASE WHEN r.confidential AND NOT r.approximate THEN generalize_point(r.pt) ELSE r.pt END,
+    SELECT r.location_id, r.pt, r.new_public_pt,
            r.address, r.country, a.admin_area_code, a.area_country, a.timezone, a.public_area_code
       FROM import_rows r LEFT JOIN import_areas a ON a.line = r.line
      WHERE r.new_location
@@ -838,16 +849,21 @@ _WRITE_SQL = (
     """,
     "SELECT set_config('mapservice.defer_nearby_search', 'off', true)",
     # The rows refresh_nearby_search() would write for these links: every service written
-    # here is active and not deleted, and only approved organizations are published.
+    # here is active and not deleted, and only approved organizations are published.  The
+    # location's values come from the plan; only a generalized point's area is the row
+    # trigger's, read back by primary key (a join would scan every location of the
+    # directory for each batch).
     """
     INSERT INTO nearby_search (sal_id, service_id, public_geom, category_keys, populations,
                                languages, last_verified, organization_id, declared_country,
                                public_area_code)
-    SELECT r.link_id, r.service_id, l.public_geom, category_keys(CAST(r.categories AS varchar[])),
-           r.populations, r.languages, current_date, r.organization_id, l.declared_country,
-           l.public_area_code
+    SELECT r.link_id, r.service_id, r.new_public_pt, category_keys(CAST(r.categories AS varchar[])),
+           r.populations, r.languages, current_date, r.organization_id, r.country,
+           CASE WHEN r.confidential AND NOT r.approximate
+                THEN (SELECT l.public_area_code FROM location l WHERE l.id = r.location_id)
+                ELSE a.public_area_code END
       FROM import_rows r
-      JOIN location l ON l.id = r.location_id
+      LEFT JOIN import_areas a ON a.line = r.line
       JOIN organization o ON o.id = r.organization_id
      WHERE r.new_location AND o.status = 'approved'
      ORDER BY r.link_id

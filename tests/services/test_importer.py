@@ -454,22 +454,25 @@ def test_a_file_without_rows_is_refused(session):
 
 def index_definitions(session):
     return session.execute(
-        text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('location', 'nearby_search') "
-             "ORDER BY indexname")
+        text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+             "('location', 'nearby_search', 'service', 'service_at_location', 'service_history') ORDER BY indexname")
     ).all()  # fmt: skip
 
 
-def test_a_first_load_builds_its_spatial_indexes_after_the_rows(session, monkeypatch):
+def empty_directory(session):
+    for table in ("nearby_search", "service_at_location", "location", "service"):
+        session.execute(text(f"DELETE FROM {table}"))
+
+
+def test_a_first_load_builds_its_indexes_after_the_rows(session, monkeypatch):
     from mapservice.services import importer
 
     deferred = []
-    defer = ListingWriter.defer_spatial_indexes
-    monkeypatch.setattr(ListingWriter, "defer_spatial_indexes", lambda self: deferred.append(defer(self)))
+    defer = ListingWriter.defer_indexes
+    monkeypatch.setattr(ListingWriter, "defer_indexes", lambda self: deferred.append(defer(self)))
     indexes = index_definitions(session)
     assert {name for name, _ in indexes} >= set(importer.DEFERRED_INDEXES)
-    session.execute(text("DELETE FROM nearby_search"))
-    session.execute(text("DELETE FROM service_at_location"))
-    session.execute(text("DELETE FROM location"))
+    empty_directory(session)
     first = first_new_id(session)
     validate_and_import(session, read_listing_csv(csv_of(*rows_of_one_org(7))), batch_rows=3)
     assert deferred == [True]
@@ -479,9 +482,7 @@ def test_a_first_load_builds_its_spatial_indexes_after_the_rows(session, monkeyp
     validate_and_import(session, read_listing_csv(csv_of(*rows_of_one_org(7, org="Org Two"))), batch_rows=3)
     assert deferred == [True, False]
     # A refused first load puts the indexes back too.
-    session.execute(text("DELETE FROM nearby_search"))
-    session.execute(text("DELETE FROM service_at_location"))
-    session.execute(text("DELETE FROM location"))
+    empty_directory(session)
     bad = rows_of_one_org(7, org="Org Three")
     bad[5] = bad[5].replace("protection.legal", "protection.nothing")
     with pytest.raises(ImportRefused):
