@@ -326,6 +326,9 @@ DEFERRED_INDEXES = (
     "ix_service_history_service_id", "ix_service_history_organization_id",
 )  # fmt: skip
 
+# A batch that creates this many organizations refreshes their statistics.
+ANALYZE_AFTER_NEW_ORGANIZATIONS = 100
+
 # Rows per batch of validate_and_import(): big enough that each batch's fixed statements
 # are cheap beside its rows, small enough that the first batch's validation (when the
 # database has nothing to do yet) is short.
@@ -554,20 +557,23 @@ class ListingWriter:
         write = not report.dry_run
         # Only names not there yet reach the insert: ON CONFLICT alone would try (and
         # undo) an insert for every organization of every batch.
-        report.organizations_created.extend(
-            session.execute(
-                text(
-                    """
-                    INSERT INTO organization (name, kind, description, status, is_demo, created_at)
-                    SELECT DISTINCT s.organization, 'cso', '', 'approved', :demo, now() FROM import_staging s
-                     WHERE NOT EXISTS (SELECT FROM organization o WHERE o.name = s.organization)
-                    ON CONFLICT (name) DO NOTHING
-                    RETURNING name
-                    """
-                ),
-                {"demo": self.demo},
-            ).scalars()
-        )
+        created = session.execute(
+            text(
+                """
+                INSERT INTO organization (name, kind, description, status, is_demo, created_at)
+                SELECT DISTINCT s.organization, 'cso', '', 'approved', :demo, now() FROM import_staging s
+                 WHERE NOT EXISTS (SELECT FROM organization o WHERE o.name = s.organization)
+                ON CONFLICT (name) DO NOTHING
+                RETURNING name
+                """
+            ),
+            {"demo": self.demo},
+        ).scalars().all()
+        report.organizations_created.extend(created)
+        if len(created) >= ANALYZE_AFTER_NEW_ORGANIZATIONS:
+            # The nearby search refresh of changed services joins organizations by status:
+            # planned with the statistics of a handful, it reads every service of all of them.
+            session.execute(text("ANALYZE organization"))
         if self._sequences is None:
             self._sequences = dict(
                 session.execute(
@@ -583,13 +589,18 @@ class ListingWriter:
             {"write": write, "service_seq": seq["service"], "location_seq": seq["location"],
              "link_seq": seq["service_at_location"]},  # fmt: skip
         )
-        to_locate = 0
-        for action, n, locate in session.execute(
-            text("SELECT action, count(*), count(*) FILTER (WHERE locate) FROM import_rows GROUP BY action")
-        ):
-            field_name = {"create": "created", "update": "updated", "same": "unchanged"}[action]
-            setattr(report, field_name, getattr(report, field_name) + n)
-            to_locate += locate
+        batch = {"create": 0, "update": 0, "same": 0, "new_location": 0, "locate": 0}
+        for action, n, locate, new_location in session.execute(
+            text("SELECT action, count(*), count(*) FILTER (WHERE locate), count(*) FILTER (WHERE new_location) "
+                 "FROM import_rows GROUP BY action")
+        ):  # fmt: skip
+            batch[action] += n
+            batch["locate"] += locate
+            batch["new_location"] += new_location
+        report.created += batch["create"]
+        report.updated += batch["update"]
+        report.unchanged += batch["same"]
+        to_locate = batch["locate"]
         if write:
             if to_locate >= self.bulk_areas_min_points:
                 if not self._town_cells:
@@ -599,11 +610,15 @@ class ListingWriter:
                     session.execute(text(statement))
             else:
                 session.execute(text(_AREAS_PER_POINT_SQL))
-            session.execute(text(_HISTORY_BEFORE_SQL))
-            for statement in _WRITE_SQL:
-                session.execute(text(statement), {"demo": self.demo})
-            session.execute(text(_HISTORY_CREATED_SQL), self.who)
-            session.execute(text(_HISTORY_SQL), self.who)
+            if batch["update"]:
+                session.execute(text(_HISTORY_BEFORE_SQL))
+            for rows, statement in _WRITE_SQL:
+                if rows is None or batch[rows]:
+                    session.execute(text(statement), {"demo": self.demo})
+            if batch["create"]:
+                session.execute(text(_HISTORY_CREATED_SQL), self.who)
+            if batch["update"]:
+                session.execute(text(_HISTORY_SQL), self.who)
             for table in ("import_before", "import_areas", "import_points"):
                 session.execute(text(f"DROP TABLE IF EXISTS {table}"))
         session.execute(text("DROP TABLE import_rows"))
@@ -784,12 +799,14 @@ _AREAS_BULK_SQL = (
     """,
 )
 
+# (what a statement writes, its SQL): a statement whose rows the batch has none of is skipped
+# (an UPDATE ... FROM over no rows may still be planned as a scan of the whole table).
 _WRITE_SQL = (
     # The per-row triggers that fill a location's areas and timezone stand aside: import_areas
     # has them (transaction-local setting; reverted with the savepoint on failure).
-    "SELECT set_config('mapservice.defer_location_fill', 'on', true)",
+    (None, "SELECT set_config('mapservice.defer_location_fill', 'on', true)"),
     # New services, with the ids the plan drew.
-    """
+    ("create", """
     INSERT INTO service (id, organization_id, external_id, name, description, categories,
                          populations, languages, phone, whatsapp, email, website, hours,
                          free, confidential, status, is_demo, last_verified, version,
@@ -799,9 +816,9 @@ _WRITE_SQL = (
            :demo, current_date, 1, now(), now()
       FROM import_rows WHERE action = 'create'
      ORDER BY service_id
-    """,
+    """),
     # Changed services: new version, verified today, restored if deleted.
-    """
+    ("update", """
     UPDATE service sv SET name = r.name, description = r.description,
            categories = r.categories, populations = r.populations, languages = r.languages,
            phone = r.phone, whatsapp = r.whatsapp, email = r.email, website = r.website,
@@ -810,9 +827,9 @@ _WRITE_SQL = (
            updated_at = now()
       FROM import_rows r
      WHERE r.action = 'update' AND sv.id = r.service_id
-    """,
+    """),
     # Locations of changed services that have one.
-    """
+    ("update", """
     UPDATE location l SET geom = CASE WHEN r.keep_point THEN l.geom ELSE r.pt END,
            public_geom = CASE
              WHEN r.keep_point THEN l.public_geom
@@ -826,9 +843,9 @@ _WRITE_SQL = (
            public_area_code = CASE WHEN r.keep_point THEN l.public_area_code ELSE a.public_area_code END
       FROM import_rows r LEFT JOIN import_areas a ON a.line = r.line
      WHERE r.action = 'update' AND NOT r.new_location AND l.id = r.location_id
-    """,
+    """),
     # Locations for new services (and for any service that had none).
-    """
+    ("new_location", """
     INSERT INTO location (id, geom, public_geom, address, declared_country, admin_area_code,
                           country_code, timezone, public_area_code)
     SELECT r.location_id, r.pt, r.new_public_pt,
@@ -836,24 +853,24 @@ _WRITE_SQL = (
       FROM import_rows r LEFT JOIN import_areas a ON a.line = r.line
      WHERE r.new_location
      ORDER BY r.location_id
-    """,
+    """),
     # A changed service keeps its first location (updated above); a new location is a new
     # pair, so no conflict handling is needed.  The insert trigger's refresh of the nearby
     # search stands aside (migration 0009): the next statement writes those rows from the plan.
-    "SELECT set_config('mapservice.defer_nearby_search', 'on', true)",
-    """
+    (None, "SELECT set_config('mapservice.defer_nearby_search', 'on', true)"),
+    ("new_location", """
     INSERT INTO service_at_location (id, service_id, location_id)
     SELECT r.link_id, r.service_id, r.location_id FROM import_rows r
      WHERE r.new_location
      ORDER BY r.link_id
-    """,
-    "SELECT set_config('mapservice.defer_nearby_search', 'off', true)",
+    """),
+    (None, "SELECT set_config('mapservice.defer_nearby_search', 'off', true)"),
     # The rows refresh_nearby_search() would write for these links: every service written
     # here is active and not deleted, and only approved organizations are published.  The
     # location's values come from the plan; only a generalized point's area is the row
     # trigger's, read back by primary key (a join would scan every location of the
     # directory for each batch).
-    """
+    ("new_location", """
     INSERT INTO nearby_search (sal_id, service_id, public_geom, category_keys, populations,
                                languages, last_verified, organization_id, declared_country,
                                public_area_code)
@@ -867,8 +884,8 @@ _WRITE_SQL = (
       JOIN organization o ON o.id = r.organization_id
      WHERE r.new_location AND o.status = 'approved'
      ORDER BY r.link_id
-    """,
-    "SELECT set_config('mapservice.defer_location_fill', 'off', true)",
+    """),
+    (None, "SELECT set_config('mapservice.defer_location_fill', 'off', true)"),
 )
 
 # The history of an import, set-based: snapshots of the services to change before the write,

@@ -511,3 +511,15 @@ def test_text_reaches_the_database_unchanged_through_copy(session):
         {"ids": ids},
     ).scalars().all()  # fmt: skip
     assert [c["service_name"]["after"] for c in changes] == tricky
+
+
+def test_a_batch_creating_many_organizations_refreshes_their_statistics(session):
+    from mapservice.services.importer import ANALYZE_AFTER_NEW_ORGANIZATIONS
+
+    n = ANALYZE_AFTER_NEW_ORGANIZATIONS
+    rows = [GOOD_ROW.replace("Org A,a-1", f"Org Stats {i},s-{i}") for i in range(n)]
+    validate_and_import(session, read_listing_csv(csv_of(*rows)))
+    reltuples, total = session.execute(
+        text("SELECT reltuples, (SELECT count(*) FROM organization) FROM pg_class WHERE relname = 'organization'")
+    ).one()
+    assert reltuples == total >= n
