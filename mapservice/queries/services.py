@@ -34,24 +34,6 @@ EXPORT_COLUMNS = """
     o.description AS organization_description, sal.id AS service_at_location_id, l.id AS location_id
 """
 
-# service_json()'s shape in SQL, over ``PUBLIC_JOINS`` and the ranked ``top.d`` (metres).
-# Rounded in float8 arithmetic: a cast to numeric for round(x, n) costs more than the
-# rest of the statement's JSON.
-SERVICE_JSON_SQL = """json_build_object(
-    'id', s.id, 'name', s.name,
-    'organization', json_build_object('id', o.id, 'name', o.name),
-    'categories', s.categories,
-    'distance_km', round(top.d) / 1000.0::float8,
-    'location', json_build_object(
-        'lat', round(ST_Y(l.public_geom) * 1e6::float8) / 1e6::float8,
-        'lon', round(ST_X(l.public_geom) * 1e6::float8) / 1e6::float8,
-        'approximate', s.confidential,
-        'address', CASE WHEN s.confidential THEN NULL ELSE l.address END),
-    'phone', s.phone, 'whatsapp', s.whatsapp, 'email', s.email, 'website', s.website,
-    'languages', s.languages, 'populations', s.populations, 'free', s.free, 'hours', s.hours,
-    'last_verified', s.last_verified, 'description', s.description,
-    'country', l.declared_country, 'demo', (s.is_demo OR o.is_demo))"""
-
 PUBLIC_JOINS = """
     service s
     JOIN organization o ON o.id = s.organization_id
@@ -300,16 +282,11 @@ def _nearest_statement(
     """
     cutoff = f"DATE '{since.isoformat()}'"
     where = _search_filter_sql(shape, category_key).replace(":verified_since", cutoff)
-    select = (
-        f"SELECT json_build_object('results', coalesce(json_agg({SERVICE_JSON_SQL} ORDER BY top.d, s.id), "
-        "'[]'::json))::text AS body"
-        if as_json
-        else f"SELECT {PUBLIC_COLUMNS}, top.d / 1000.0 AS distance_km"
-    )
+    docs = ", ns.doc_head, ns.doc_tail" if as_json else ""
     return f"""
     WITH q AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS pt),
     cand AS MATERIALIZED (
-      SELECT ns.sal_id, ns.service_id,
+      SELECT ns.sal_id, ns.service_id{docs},
              ns.public_geom <-> (SELECT pt FROM q) AS planar,
              ST_Distance(ns.public_geom::geography, (SELECT pt FROM q)::geography) AS d
         FROM nearby_search ns
@@ -327,10 +304,10 @@ def _nearest_statement(
         FROM (SELECT n, planar_last, {_planar_reach_sql(":lat", "d_k")} AS reach FROM kth) s
     ),
     hits AS (
-      SELECT sal_id, service_id, d FROM cand
+      SELECT sal_id, service_id{docs.replace("ns.", "")}, d FROM cand
        WHERE (SELECT complete FROM proof)
       UNION ALL
-      SELECT ns.sal_id, ns.service_id,
+      SELECT ns.sal_id, ns.service_id{docs},
              ST_Distance(ns.public_geom::geography, (SELECT pt FROM q)::geography) AS d
         FROM nearby_search ns
        WHERE NOT (SELECT complete FROM proof)
@@ -338,15 +315,30 @@ def _nearest_statement(
          AND ST_DWithin(ns.public_geom, (SELECT pt FROM q), (SELECT reach FROM proof))
     ),
     top AS (SELECT * FROM hits ORDER BY d, service_id LIMIT {limit})
-    {select}
+    {_nearest_select(as_json, cutoff)}
+    """
+
+
+def _nearest_select(as_json: bool, cutoff: str) -> str:
+    """The last part of :func:`_nearest_statement`, over the ranked ``top``: the response body
+    from the rows' stored documents (``nearby_search.doc_head`` and ``doc_tail``, migration
+    0010, with the distance between them), or the directory's columns for Python callers."""
+    if as_json:
+        # What json_build_object('results', json_agg(...)) wrote, byte for byte.
+        return """
+    SELECT '{"results" : [' || coalesce(string_agg(
+             top.doc_head || (round(top.d) / 1000.0::float8)::text || top.doc_tail, ', '
+             ORDER BY top.d, top.service_id), '') || ']}' AS body
+      FROM top"""
+    return f"""
+    SELECT {PUBLIC_COLUMNS}, top.d / 1000.0 AS distance_km
       FROM top
       JOIN service_at_location sal ON sal.id = top.sal_id
       JOIN service s ON s.id = sal.service_id
       JOIN organization o ON o.id = s.organization_id
       JOIN location l ON l.id = sal.location_id
      WHERE {PUBLIC_WHERE.replace(":verified_since", cutoff)}
-     {"" if as_json else "ORDER BY top.d, s.id"}
-    """
+     ORDER BY top.d, s.id"""
 
 
 def public_service(session: Session, service_id: int, *, hide_after_days: int = 365) -> dict[str, Any] | None:

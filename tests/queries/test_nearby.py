@@ -239,3 +239,59 @@ def test_sql_json_is_service_json(session):
             for axis in ("lat", "lon"):  # 6 decimals both; a half-way case may round either way
                 assert abs(got["location"].pop(axis) - want["location"].pop(axis)) <= 1.1e-6
             assert got == want
+
+
+# The nearby body as PostgreSQL built it from the directory tables before the documents of
+# migration 0010: json_agg over json_build_object per result, for the given ids and distances.
+DIRECTORY_BODY_SQL = """
+SELECT json_build_object('results', coalesce(json_agg(json_build_object(
+    'id', s.id, 'name', s.name,
+    'organization', json_build_object('id', o.id, 'name', o.name),
+    'categories', s.categories,
+    'distance_km', r.km,
+    'location', json_build_object(
+        'lat', round(ST_Y(l.public_geom) * 1e6::float8) / 1e6::float8,
+        'lon', round(ST_X(l.public_geom) * 1e6::float8) / 1e6::float8,
+        'approximate', s.confidential,
+        'address', CASE WHEN s.confidential THEN NULL ELSE l.address END),
+    'phone', s.phone, 'whatsapp', s.whatsapp, 'email', s.email, 'website', s.website,
+    'languages', s.languages, 'populations', s.populations, 'free', s.free, 'hours', s.hours,
+    'last_verified', s.last_verified, 'description', s.description,
+    'country', l.declared_country, 'demo', (s.is_demo OR o.is_demo)) ORDER BY r.n), '[]'::json))::text
+  FROM unnest(CAST(:ids AS int[]), CAST(:km AS float8[])) WITH ORDINALITY AS r(id, km, n)
+  JOIN service s ON s.id = r.id
+  JOIN organization o ON o.id = s.organization_id
+  JOIN service_at_location sal ON sal.service_id = s.id
+  JOIN location l ON l.id = sal.location_id
+"""
+
+
+def test_body_from_documents_is_byte_for_byte_the_directorys(session):
+    import json
+
+    import_listings(
+        session,
+        [
+            listing(external_id="q", name='Casa "Refugio" \\ ñandú', description="Línea 1\nLínea 2\t«ok»", lat=14.91,
+                    phone="+50255551234", website="https://example.org/a?b=1&c=2", hours="Mo-Fr 08:00-16:00"),
+            listing(external_id="conf", confidential=True, address="Calle secreta 1", lat=14.96, lon=-92.3),
+            listing(organization="Otra «org»", external_id="d", free=None, lat=14.93, languages=["es", "ht"],
+                    populations=["women", "children"], categories=["protection.shelter", "training.language"]),
+            listing(external_id="far", lat=15.5, lon=-92.9),
+        ],
+    )  # fmt: skip
+    session.execute(text("UPDATE organization SET is_demo = true WHERE name = 'Otra «org»'"))
+    searches = [
+        NearbyFilters(), NearbyFilters(category="protection"), NearbyFilters(category="training.language"),
+        NearbyFilters(radius_km=3), NearbyFilters(population="women"), NearbyFilters(language="ht"),
+        NearbyFilters(radius_km=0.01),
+    ]  # fmt: skip
+    bodies = []
+    for filters in searches:
+        body = nearest_services_json(session, 14.9, -92.26, filters, 10)
+        results = json.loads(body)["results"]
+        ids, km = [r["id"] for r in results], [r["distance_km"] for r in results]
+        assert body == session.execute(text(DIRECTORY_BODY_SQL), {"ids": ids, "km": km}).scalar_one()
+        bodies.append(results)
+    assert [len(b) for b in bodies] == [4, 4, 1, 1, 1, 1, 0]
+    assert "Calle secreta" not in json.dumps(bodies)
