@@ -6,8 +6,10 @@ before/after-request steps, Flask-Limiter's bookkeeping, SQLAlchemy's result lay
 about twice what the query itself costs in PostgreSQL.  This WSGI layer answers the plain
 case itself, with the same pieces the Flask view uses:
 
-- the same parameter parsing (``api.directory.parse_nearby_args``) and SQL statement
-  (``queries.services.nearest_services_sql``, whose response body PostgreSQL writes);
+- the same parameter parsing (``api.directory.parse_nearby_args``; the plain
+  ``lat=&lon=[&category=]`` of the site's own searches is matched directly, to the same
+  result) and SQL statement (``queries.services.nearest_services_sql``, whose response
+  body PostgreSQL writes);
 - the same per-IP counter as Flask-Limiter's shared ``public-read`` limit (one hit);
 - the same read engine as any public read (replica routing, statement timeout, pool;
   in tests, the test's own connection and transaction), the same headers
@@ -31,6 +33,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Container
 from typing import Any
 
 from flask import Flask
@@ -55,6 +58,11 @@ DELEGATED_HEADERS = (
     "HTTP_RANGE",
 )
 VARY = "Accept, Accept-Encoding, Accept-Language, Cookie"
+# The query string of the site's own plain searches: lat and lon (canonical text is checked
+# after the match), at most a category.
+PLAIN_QUERY = re.compile(
+    r"lat=(-?[0-9]{1,2}(?:\.[0-9]{1,3})?)&lon=(-?[0-9]{1,3}(?:\.[0-9]{1,3})?)(?:&category=([a-z][a-z0-9_.]{0,63}))?"
+)
 
 access_log = logging.getLogger("mapservice.access")
 
@@ -69,6 +77,24 @@ def _canonical(values: list[str]) -> bool:
     """One coordinate, written as its canonical 3-decimal text (what the site's own
     links, forms and scripts send)."""
     return len(values) == 1 and snap(values[0]) == values[0]
+
+
+def plain_nearby_args(query: str, category_codes: Container[str]) -> tuple[float, float, Any, int] | None:
+    """What ``parse_nearby_args`` answers for a plain query string (``PLAIN_QUERY`` with
+    canonical coordinates in range and a known category), without building the request's
+    argument dict; ``None`` for any other query string."""
+    from mapservice.queries.services import NearbyFilters
+
+    match = PLAIN_QUERY.fullmatch(query)
+    if match is None:
+        return None
+    lat_text, lon_text, category = match.groups()
+    if snap(lat_text) != lat_text or snap(lon_text) != lon_text:
+        return None
+    lat, lon = float(lat_text), float(lon_text)
+    if abs(lat) > 90 or abs(lon) > 180 or (category is not None and category not in category_codes):
+        return None
+    return lat, lon, NearbyFilters(category=category), 20
 
 
 @functools.lru_cache(maxsize=16)
@@ -114,13 +140,16 @@ class NearbyFastPath:
         vocab = self.app.extensions.get("mapservice.vocabulary")
         if vocab is None or not vocab.categories:
             return None  # not loaded yet: Flask's view loads it
-        args = Request(environ).args
-        if "lang" in args or not all(_canonical(args.getlist(name)) for name in COORDINATE_NAMES):
-            return None  # a more precise position: Flask names the canonical URL (Content-Location)
-        try:
-            lat, lon, filters, limit = parse_nearby_args(args, vocab)
-        except APIError:
-            return None
+        parsed = plain_nearby_args(environ.get("QUERY_STRING", ""), vocab.categories)
+        if parsed is None:
+            args = Request(environ).args
+            if "lang" in args or not all(_canonical(args.getlist(name)) for name in COORDINATE_NAMES):
+                return None  # a more precise position: Flask names the canonical URL (Content-Location)
+            try:
+                parsed = parse_nearby_args(args, vocab)
+            except APIError:
+                return None
+        lat, lon, filters, limit = parsed
         key = None
         if filters.category:
             key = known_category_key(filters.category)

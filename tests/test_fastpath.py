@@ -1,13 +1,18 @@
 """The nearby API's fast path answers exactly what Flask's view would, and hands the rest over."""
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 
 import brotli
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mapservice.extensions import limiter
+from mapservice.http_cache import snap
+from mapservice.queries.vocabulary import Vocabulary
 from tests.factories import listing, make_services
 
 QUERIES = [
@@ -24,6 +29,8 @@ HEADER_SETS = [
     {"Origin": "https://partner.example.org"},
     {"Accept-Language": "en"},
 ]
+# No categories, no populations: for parsing coordinates alone.
+VOCAB_STUB = Vocabulary(categories={}, populations={})
 # Differ per request by design: the date, and the CSP nonce inside the policy.
 VOLATILE = {"Date", "Content-Security-Policy"}
 
@@ -155,3 +162,59 @@ def test_switched_off_by_config(app, client, services, view_calls):
     finally:
         app.config["NEARBY_FAST_PATH"] = True
     assert len(view_calls) == 3
+
+
+PLAIN_CASES = [
+    "lat=14.9&lon=-92.26", "lat=14.9&lon=-92.26&category=protection", "lat=-0.5&lon=0",
+    "lat=90&lon=-180", "lat=14.9&lon=-92.26&category=protection.legal",
+    # Not plain: the view's parsing (or Flask) decides.
+    "lat=14.90&lon=-92.26", "lat=-0&lon=1", "lat=91&lon=0", "lat=14.9&lon=-181", "lat=14.9&lon=-92.26&category=nope",
+    "lat=14.9&lon=-92.26&category=Protection", "lon=-92.26&lat=14.9", "lat=14.9&lon=-92.26&limit=3",
+    "lat=14.9&lon=-92.26&category=", "lat=14.9&lon=-92.26&lang=en", "lat=1e1&lon=2", "lat=14.9&lon=-92.26&",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("query", PLAIN_CASES)
+def test_plain_query_parses_as_the_view_does(app, query):
+    from urllib.parse import parse_qsl
+
+    from werkzeug.datastructures import MultiDict
+
+    from mapservice.api.directory import parse_nearby_args
+    from mapservice.errors import APIError
+    from mapservice.fastpath import plain_nearby_args
+    from mapservice.queries.vocabulary import vocabulary
+
+    with app.app_context():
+        vocab = vocabulary()
+    plain = plain_nearby_args(query, vocab.categories)
+    assert (plain is not None) == (PLAIN_CASES.index(query) < 5)
+    if plain is not None:
+        assert plain == parse_nearby_args(MultiDict(parse_qsl(query, keep_blank_values=True)), vocab)
+    else:
+        with contextlib.suppress(APIError):
+            parse_nearby_args(MultiDict(parse_qsl(query, keep_blank_values=True)), vocab)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lat=st.one_of(st.floats(-95, 95), st.integers(-95, 95)),
+    lon=st.one_of(st.floats(-185, 185), st.integers(-185, 185)),
+    decimals=st.integers(0, 4),
+)
+def test_plain_coordinates_parse_as_the_view_does(lat, lon, decimals):
+    from werkzeug.datastructures import MultiDict
+
+    from mapservice.api.directory import parse_nearby_args
+    from mapservice.errors import APIError
+    from mapservice.fastpath import plain_nearby_args
+
+    lat_text, lon_text = (f"{v:.{decimals}f}" if isinstance(v, float) else str(v) for v in (lat, lon))
+    plain = plain_nearby_args(f"lat={lat_text}&lon={lon_text}", {})
+    try:
+        parsed = parse_nearby_args(MultiDict({"lat": lat_text, "lon": lon_text}), VOCAB_STUB)
+    except APIError:
+        assert plain is None
+        return
+    canonical = snap(lat_text) == lat_text and snap(lon_text) == lon_text
+    assert plain == (parsed if canonical else None)
