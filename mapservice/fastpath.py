@@ -39,6 +39,8 @@ from typing import Any
 from flask import Flask
 from flask_compress.flask_compress import _choose_algorithm, _compress_data
 from limits import RateLimitItem, parse
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.http import http_date
 from werkzeug.wrappers import Request
 
@@ -95,6 +97,29 @@ def plain_nearby_args(query: str, category_codes: Container[str]) -> tuple[float
     if abs(lat) > 90 or abs(lon) > 180 or (category is not None and category not in category_codes):
         return None
     return lat, lon, NearbyFilters(category=category), 20
+
+
+def redis_incr(storage: RedisStorage, key: str, expiry: int) -> int:
+    """``storage.incr(key, expiry)`` (the fixed-window hit: the same Lua script on the same
+    key), written as one packed command on a pooled connection: redis-py's command layer
+    costs more than the round trip.  Errors raise; a missing script (``NOSCRIPT``, Redis
+    restarted) too, and Flask-Limiter's own call then loads it again."""
+    key_bytes = storage.prefixed_key(key).encode()
+    expiry_bytes = str(int(expiry)).encode()
+    sha = storage.lua_incr_expire.sha.encode()
+    command = b"*6\r\n$7\r\nEVALSHA\r\n$%d\r\n%s\r\n$1\r\n1\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$1\r\n1\r\n" % (
+        len(sha), sha, len(key_bytes), key_bytes, len(expiry_bytes), expiry_bytes
+    )
+    pool = storage.storage.connection_pool
+    connection = pool.get_connection()
+    try:
+        connection.send_packed_command([command])
+        return int(connection.read_response())
+    except BaseException:
+        connection.disconnect()  # a half-read reply must not go back to the pool
+        raise
+    finally:
+        pool.release(connection)
 
 
 @functools.lru_cache(maxsize=16)
@@ -172,10 +197,13 @@ class NearbyFastPath:
         address = environ.get("REMOTE_ADDR") or "127.0.0.1"
         scope = [address, "public-read"]
         prefix = self.app.config.get("RATELIMIT_KEY_PREFIX")
+        item = _rate_limit_item(self.app.config["PUBLIC_RATE_LIMIT"])
+        identifiers = [prefix, *scope] if prefix else scope
         try:
-            return limiter.limiter.hit(
-                _rate_limit_item(self.app.config["PUBLIC_RATE_LIMIT"]), *([prefix, *scope] if prefix else scope)
-            )
+            strategy = limiter.limiter
+            if type(strategy) is FixedWindowRateLimiter and type(strategy.storage) is RedisStorage:
+                return redis_incr(strategy.storage, item.key_for(*identifiers), item.get_expiry()) <= item.amount
+            return strategy.hit(item, *identifiers)
         except Exception:  # noqa: BLE001 (the store is down: Flask-Limiter's fallback decides)
             return False
 

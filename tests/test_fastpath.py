@@ -218,3 +218,59 @@ def test_plain_coordinates_parse_as_the_view_does(lat, lon, decimals):
         return
     canonical = snap(lat_text) == lat_text and snap(lon_text) == lon_text
     assert plain == (parsed if canonical else None)
+
+
+@pytest.fixture
+def redis_storage():
+    """limits' Redis storage on a local Redis (database 14), or a skip when there is none."""
+    from limits.storage import RedisStorage
+
+    storage = RedisStorage("redis://127.0.0.1:6379/14", socket_connect_timeout=1, socket_timeout=1)
+    try:
+        storage.storage.ping()
+    except Exception:  # noqa: BLE001
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    return storage
+
+
+def test_redis_hit_counts_as_the_limiters_own(redis_storage):
+    import secrets
+
+    from limits import parse
+    from limits.strategies import FixedWindowRateLimiter
+
+    from mapservice.fastpath import redis_incr
+
+    item = parse("3 per minute")
+    client = f"test-{secrets.token_hex(8)}"
+    key = item.key_for(client, "public-read")
+    strategy = FixedWindowRateLimiter(redis_storage)
+    try:
+        assert redis_incr(redis_storage, key, item.get_expiry()) == 1
+        assert strategy.hit(item, client, "public-read")
+        assert redis_incr(redis_storage, key, item.get_expiry()) == 3
+        assert not strategy.hit(item, client, "public-read")
+        assert redis_storage.get(key) == 4
+        assert 0 < redis_storage.storage.ttl(redis_storage.prefixed_key(key)) <= 60
+    finally:
+        redis_storage.clear(key)
+
+
+def test_redis_hit_error_leaves_the_pool_usable(redis_storage, monkeypatch):
+    import secrets
+    from types import SimpleNamespace
+
+    import redis
+
+    from mapservice.fastpath import redis_incr
+
+    key = f"test-{secrets.token_hex(8)}"
+    script = redis_storage.lua_incr_expire
+    monkeypatch.setattr(redis_storage, "lua_incr_expire", SimpleNamespace(sha="0" * 40))
+    with pytest.raises(redis.exceptions.ResponseError):
+        redis_incr(redis_storage, key, 60)  # NOSCRIPT
+    monkeypatch.setattr(redis_storage, "lua_incr_expire", script)
+    try:
+        assert redis_incr(redis_storage, key, 60) == 1
+    finally:
+        redis_storage.clear(key)
