@@ -873,12 +873,19 @@ _WRITE_SQL = (
     ("new_location", """
     INSERT INTO nearby_search (sal_id, service_id, public_geom, category_keys, populations,
                                languages, last_verified, organization_id, declared_country,
-                               public_area_code)
+                               public_area_code, doc_head, doc_tail)
     SELECT r.link_id, r.service_id, r.new_public_pt, category_keys(CAST(r.categories AS varchar[])),
            r.populations, r.languages, current_date, r.organization_id, r.country,
            CASE WHEN r.confidential AND NOT r.approximate
                 THEN (SELECT l.public_area_code FROM location l WHERE l.id = r.location_id)
-                ELSE a.public_area_code END
+                ELSE a.public_area_code END,
+           nearby_search_doc_head(CAST(r.service_id AS int), r.name, o.id, o.name, CAST(r.categories AS varchar[])),
+           nearby_search_doc_tail(r.new_public_pt, r.confidential, r.address, r.phone, r.whatsapp, r.email,
+                                  r.website, CAST(r.languages AS varchar[]), CAST(r.populations AS varchar[]),
+                                  r.free, r.hours, current_date, r.description, r.country,
+                                  CASE WHEN r.action = 'create' THEN :demo
+                                       ELSE (SELECT s.is_demo FROM service s WHERE s.id = r.service_id) END
+                                  OR o.is_demo)
       FROM import_rows r
       LEFT JOIN import_areas a ON a.line = r.line
       JOIN organization o ON o.id = r.organization_id

@@ -227,17 +227,21 @@ def areas_by_the_row_triggers(session, first):
 def nearby_rows(session, first):
     return session.execute(
         text("SELECT sal_id, service_id, ST_AsText(public_geom), category_keys, populations, languages, "
-             "last_verified, organization_id, declared_country, public_area_code "
+             "last_verified, organization_id, declared_country, public_area_code, doc_head, doc_tail "
              "FROM nearby_search WHERE service_id >= :first ORDER BY sal_id"),
         {"first": first},
     ).all()  # fmt: skip
 
 
 def nearby_rows_expected(session, first):
-    """nearby_search as its definition (migration 0004) derives it from the directory."""
+    """nearby_search as its definition (migrations 0004, 0007 and 0010) derives it from the directory."""
     return session.execute(
         text("SELECT sal.id, s.id, ST_AsText(l.public_geom), category_keys(s.categories), s.populations, "
-             "s.languages, s.last_verified, s.organization_id, l.declared_country, l.public_area_code "
+             "s.languages, s.last_verified, s.organization_id, l.declared_country, l.public_area_code, "
+             "nearby_search_doc_head(s.id, s.name, o.id, o.name, s.categories), "
+             "nearby_search_doc_tail(l.public_geom, s.confidential, l.address, s.phone, s.whatsapp, s.email, "
+             "s.website, s.languages, s.populations, s.free, s.hours, s.last_verified, s.description, "
+             "l.declared_country, s.is_demo OR o.is_demo) "
              "FROM service s JOIN organization o ON o.id = s.organization_id "
              "JOIN service_at_location sal ON sal.service_id = s.id JOIN location l ON l.id = sal.location_id "
              "WHERE s.status = 'active' AND s.deleted_at IS NULL AND o.status = 'approved' AND s.id >= :first "
@@ -321,6 +325,24 @@ def test_nearby_search_and_history_after_a_bulk_import(session, importer):
         {"first": first},
     ).all()
     assert differing == []
+
+
+@IMPORTERS
+def test_nearby_documents_of_demo_imports_and_of_services_given_a_location_again(session, importer):
+    first = first_new_id(session)
+    importer(session, csv_of(GOOD_ROW), demo=True, **BULK)
+    assert nearby_rows(session, first) == nearby_rows_expected(session, first)
+    assert '"demo" : true' in nearby_rows(session, first)[0].doc_tail
+    # A service without a location (its link removed) gets one again from a plain import: its
+    # document keeps the service's own demo flag.
+    session.execute(text("DELETE FROM service_at_location WHERE service_id >= :first"), {"first": first})
+    session.execute(text("UPDATE organization SET is_demo = false WHERE name = 'Org A'"))
+    assert nearby_rows(session, first) == []
+    report = importer(session, csv_of(GOOD_ROW.replace("Calle 1, Tapachula", "Calle 2, Tapachula")), **BULK)
+    assert report.updated == 1
+    assert nearby_rows(session, first) == nearby_rows_expected(session, first)
+    [row] = nearby_rows(session, first)
+    assert '"demo" : true' in row.doc_tail and '"address" : "Calle 2, Tapachula"' in row.doc_tail
 
 
 @IMPORTERS
