@@ -190,8 +190,9 @@ def nearest_services_json(
     """The nearby API's response body, ``{"results": [...]}``, built by PostgreSQL.
 
     The same ranking as :func:`nearest_services`; each result is :func:`service_json`'s
-    shape, written in SQL (``SERVICE_JSON_SQL``) so that the hot path neither builds
-    Python rows nor encodes JSON (a test holds the two shapes equal).
+    shape, the document stored on its ``nearby_search`` row (migration 0010) with the
+    distance written in, so that the hot path neither joins the directory nor builds or
+    encodes JSON (tests hold the two shapes equal).
     """
     return _run_nearest(session, lat, lon, filters, limit, hide_after_days, as_json=True).scalar_one()
 
@@ -251,8 +252,8 @@ def nearest_services_sql(
 ) -> tuple[str, dict[str, Any]]:
     """The SQL text and parameters of :func:`nearest_services` (the benchmark EXPLAINs it).
 
-    ``cand`` reads ``nearby_search`` (one narrow row per public service-at-location, kept
-    by triggers) through the planar GiST index that holds the category keys too, so a
+    ``cand`` reads ``nearby_search`` (one row per public service-at-location, kept by
+    triggers) through the planar GiST index that holds the category keys too, so a
     category filter stays inside the KNN scan.  With ``d_k`` the k-th smallest geodesic
     distance among the candidates, every true result lies within the planar reach ``r``
     of ``d_k``; when the KNN scan ran out of rows or its last candidate is farther than
@@ -260,8 +261,9 @@ def nearest_services_sql(
     spot, or a skewed neighbourhood) the second branch of ``hits`` ranks every row within
     ``r``: a one-time filter, so the planner skips that branch when the proof holds.  Only the ``limit``
     winners are joined to the directory tables, which re-check the public conditions.
-    With ``as_json`` the statement returns the API's whole response body instead of rows;
-    ``category_key`` is :func:`category_key` of the category filter, when known.
+    With ``as_json`` the statement returns the API's whole response body instead of rows,
+    from the winners' stored documents (no join); ``category_key`` is
+    :func:`category_key` of the category filter, when known.
     """
     since = verified_since(hide_after_days)
     n_candidates = int(limit) * int(candidate_factor)

@@ -290,8 +290,33 @@ def test_body_from_documents_is_byte_for_byte_the_directorys(session):
     for filters in searches:
         body = nearest_services_json(session, 14.9, -92.26, filters, 10)
         results = json.loads(body)["results"]
-        ids, km = [r["id"] for r in results], [r["distance_km"] for r in results]
+        ids, km = [r["id"] for r in results], [float(r["distance_km"]) for r in results]
         assert body == session.execute(text(DIRECTORY_BODY_SQL), {"ids": ids, "km": km}).scalar_one()
         bodies.append(results)
     assert [len(b) for b in bodies] == [4, 4, 1, 1, 1, 1, 0]
     assert "Calle secreta" not in json.dumps(bodies)
+
+
+def test_body_from_the_wide_branch_is_the_directorys_too(session):
+    """At a crowded spot the candidates cannot prove completeness: the statement's second
+    branch ranks every row in reach, and its documents give the same body."""
+    import json
+    import random
+
+    rng = random.Random(5)
+    import_listings(
+        session,
+        [listing(external_id=f"c{i}", lat=14.9 + rng.uniform(-1e-5, 1e-5), lon=-92.26 + rng.uniform(-1e-5, 1e-5),
+                 confidential=i % 7 == 0) for i in range(60)],
+    )  # fmt: skip
+    bodies = []
+    for factor in (1, 3):
+        sql, params = nearest_services_sql(14.9, -92.26, NearbyFilters(), 30, as_json=True, candidate_factor=factor)
+        proof = sql.split("hits AS")[0].rstrip().rstrip(",") + " SELECT complete FROM proof"
+        assert session.execute(text(proof), params).scalar_one() is (factor == 3)
+        bodies.append(session.execute(text(sql), params).scalar_one())
+    assert bodies[0] == bodies[1]
+    results = json.loads(bodies[0])["results"]
+    ids, km = [r["id"] for r in results], [float(r["distance_km"]) for r in results]
+    assert len(ids) == 30
+    assert bodies[0] == session.execute(text(DIRECTORY_BODY_SQL), {"ids": ids, "km": km}).scalar_one()
