@@ -32,6 +32,7 @@ import hashlib
 import logging
 import re
 import secrets
+import threading
 import time
 from collections.abc import Container
 from typing import Any
@@ -99,10 +100,13 @@ def plain_nearby_args(query: str, category_codes: Container[str]) -> tuple[float
     return lat, lon, NearbyFilters(category=category), 20
 
 
+_redis_connections = threading.local()
+
+
 def redis_incr(storage: RedisStorage, key: str, expiry: int) -> int:
     """``storage.incr(key, expiry)`` (the fixed-window hit: the same Lua script on the same
-    key), written as one packed command on a pooled connection: redis-py's command layer
-    costs more than the round trip.  Errors raise; a missing script (``NOSCRIPT``, Redis
+    key), written as one packed command on this thread's connection from the storage's
+    pool: redis-py's command layer costs more than the round trip.  Errors raise; a missing script (``NOSCRIPT``, Redis
     restarted) too, and Flask-Limiter's own call then loads it again."""
     key_bytes = storage.prefixed_key(key).encode()
     expiry_bytes = str(int(expiry)).encode()
@@ -111,15 +115,20 @@ def redis_incr(storage: RedisStorage, key: str, expiry: int) -> int:
         len(sha), sha, len(key_bytes), key_bytes, len(expiry_bytes), expiry_bytes
     )
     pool = storage.storage.connection_pool
-    connection = pool.get_connection()
+    connection = getattr(_redis_connections, "connection", None)
+    if connection is None or _redis_connections.pool is not pool:
+        # One connection per serving thread, kept: the pool's checkout and checkin cost
+        # about as much as the command itself.
+        connection = pool.get_connection()
+        _redis_connections.connection, _redis_connections.pool = connection, pool
     try:
         connection.send_packed_command([command])
         return int(connection.read_response())
     except BaseException:
-        connection.disconnect()  # a half-read reply must not go back to the pool
-        raise
-    finally:
+        _redis_connections.connection = None
+        connection.disconnect()  # a half-read reply must not be read by the next request
         pool.release(connection)
+        raise
 
 
 @functools.lru_cache(maxsize=16)
