@@ -587,7 +587,7 @@ class ListingWriter:
         session.execute(
             text(_PLAN_SQL),
             {"write": write, "service_seq": seq["service"], "location_seq": seq["location"],
-             "link_seq": seq["service_at_location"]},  # fmt: skip
+             "link_seq": seq["service_at_location"], "first_load": bool(self._deferred_indexes)},  # fmt: skip
         )
         batch = {"create": 0, "update": 0, "same": 0, "new_location": 0, "locate": 0}
         for action, n, locate, new_location in session.execute(
@@ -693,7 +693,9 @@ WITH matched AS (
     FROM import_staging s
     JOIN organization o ON o.name = s.organization
     CROSS JOIN LATERAL (SELECT ST_SetSRID(ST_MakePoint(s.lon, s.lat), 4326) AS geom) pt
-    LEFT JOIN service sv ON sv.organization_id = o.id AND sv.external_id = s.external_id
+    -- A first load (the directory was empty, and a file repeats no key) matches nothing:
+    -- its batches skip the lookups (a million random probes of the upsert key's index).
+    LEFT JOIN service sv ON NOT :first_load AND sv.organization_id = o.id AND sv.external_id = s.external_id
     -- The service's first location ("+ 0": found by the service_id index and sorted, not
     -- by walking the primary key until one of the service's rows turns up).
     LEFT JOIN LATERAL (
