@@ -6,13 +6,14 @@ service only at its generalized point, no address) and ``admin_areas``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from datetime import datetime, timezone
 from typing import Any
 
 from flask import current_app, jsonify, make_response, render_template, request, url_for
-from flask_babel import gettext
+from flask_babel import get_locale, gettext
 
 from mapservice.api.params import bbox_param, code_param, int_param
 from mapservice.errors import APIError
@@ -291,7 +292,13 @@ def items(collection_id: str):
         "timeStamp": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         "links": links,
     }
-    return _respond(document, "items:" + collection_id, GEOJSON)
+    response = _respond(document, "items:" + collection_id, GEOJSON)
+    # The ETag of what the page says, not of the second it was made in (timeStamp): a cache
+    # holding this page revalidates it with a 304 for as long as the data is unchanged.
+    unstamped = {key: value for key, value in document.items() if key != "timeStamp"}
+    seed = json.dumps(unstamped, sort_keys=True, default=str) + response.mimetype + str(get_locale())
+    response.set_etag(hashlib.sha1(seed.encode()).hexdigest())
+    return response
 
 
 @bp.get("/collections/<collection_id>/items/<feature_id>")

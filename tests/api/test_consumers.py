@@ -84,3 +84,25 @@ def test_rate_limit_headers_on_writes_and_429s_not_on_public_reads(app, client, 
     assert over.status_code == 429
     assert over.headers["X-RateLimit-Limit"] == "2" and over.headers["X-RateLimit-Remaining"] == "0"
     assert 1 <= int(over.headers["Retry-After"]) <= 61  # the rest of the one-minute window
+
+
+def test_ogc_items_keep_their_etag_from_one_second_to_the_next(client, session, monkeypatch):
+    import datetime as dt
+
+    from mapservice.ogc import views
+
+    make_services(session, listing())
+    seconds = iter(range(10))
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return dt.datetime(2026, 11, 29, 12, 0, next(seconds), tzinfo=tz)
+
+    monkeypatch.setattr(views, "datetime", Clock)
+    first = client.get("/ogc/collections/services/items")
+    again = client.get("/ogc/collections/services/items", headers={"If-None-Match": first.headers["ETag"]})
+    assert first.get_json()["timeStamp"] == "2026-11-29T12:00:00Z"
+    assert again.status_code == 304
+    html = client.get("/ogc/collections/services/items?f=html")
+    assert html.headers["ETag"] != first.headers["ETag"]
