@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, scoped_session
 
 from mapservice.services.history import COMMAND_LINE, SNAPSHOT_DOC, Actor
+from mapservice.services.coverage_rollup import count_directory_into_rollups
 from mapservice.services.csvsafe import is_hxl_row, restore_formula
 from mapservice.services.listings import COLUMNS, REQUIRED, Listing, load_vocabulary, parse_listing
 
@@ -518,11 +519,16 @@ class ListingWriter:
         ).all()  # fmt: skip
         for name, _ in self._deferred_indexes:
             session.execute(text(f'DROP INDEX "{name}"'))
+        # The coverage rollups too are counted once, at the end (migration 0011).
+        session.execute(text("SELECT set_config('mapservice.defer_coverage_rollup', 'on', true)"))
         return True
 
     def finish(self) -> None:
-        """Build the indexes that :meth:`defer_indexes` dropped, if any."""
+        """Build the indexes that :meth:`defer_indexes` dropped and count the load into
+        the coverage rollups, if it deferred them."""
         if self._deferred_indexes:
+            self.session.execute(text("SELECT set_config('mapservice.defer_coverage_rollup', 'off', true)"))
+            count_directory_into_rollups(self.session)
             self.session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         for _, definition in self._deferred_indexes:
             self.session.execute(text(definition))

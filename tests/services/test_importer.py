@@ -496,13 +496,23 @@ def test_a_first_load_builds_its_indexes_after_the_rows(session, monkeypatch):
     assert {name for name, _ in indexes} >= set(importer.DEFERRED_INDEXES)
     empty_directory(session)
     first = first_new_id(session)
-    validate_and_import(session, read_listing_csv(csv_of(*rows_of_one_org(7))), batch_rows=3)
+    session.execute(
+        text("INSERT INTO organization (name, kind, description, status, is_demo, created_at) "
+             "VALUES ('Org Pending', 'cso', '', 'pending', false, now())")
+    )  # fmt: skip
+    rows = rows_of_one_org(7) + rows_of_one_org(2, org="Org Pending")
+    rows[1] = rows[1].replace(",yes,no", ",yes,yes")  # a confidential shelter
+    rows[2] = rows[2].replace("14.9067,-92.2635", "9.9326,-84.0775").replace(",MX,", ",CR,")
+    validate_and_import(session, read_listing_csv(csv_of(*rows)), batch_rows=3)
     assert deferred == [True]
     assert index_definitions(session) == indexes
     assert nearby_rows(session, first) == nearby_rows_expected(session, first)
+    assert_rollups_right(session)  # counted once, at the end
+    assert session.execute(text("SELECT current_setting('mapservice.defer_coverage_rollup', true)")).scalar() == "off"
     # A directory in use keeps its indexes (readers would wait for the import otherwise).
     validate_and_import(session, read_listing_csv(csv_of(*rows_of_one_org(7, org="Org Two"))), batch_rows=3)
     assert deferred == [True, False]
+    assert_rollups_right(session)
     # A refused first load puts the indexes back too.
     empty_directory(session)
     bad = rows_of_one_org(7, org="Org Three")
