@@ -23,7 +23,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import text
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from mapservice.services.history import COMMAND_LINE, SNAPSHOT_DOC, Actor
 from mapservice.services.coverage_rollup import count_directory_into_rollups
@@ -308,12 +308,17 @@ def import_listings(
     except BaseException:
         savepoint.rollback()
         raise
-    if dry_run:
+    return _close(savepoint, writer.report)
+
+
+def _close(savepoint: SessionTransaction, report: ImportReport) -> ImportReport:
+    """End an import's savepoint: kept, or rolled back for a dry run; the report, sorted."""
+    if report.dry_run:
         savepoint.rollback()
     else:
         savepoint.commit()
-    writer.report.organizations_created.sort()
-    return writer.report
+    report.organizations_created.sort()
+    return report
 
 
 # What ListingWriter.defer_indexes() builds after a first load instead of during it: every
@@ -419,12 +424,7 @@ def validate_and_import(
         raise
     finally:
         sys.setswitchinterval(switch_interval)
-    if dry_run:
-        savepoint.rollback()
-    else:
-        savepoint.commit()
-    writer.report.organizations_created.sort()
-    return writer.report
+    return _close(savepoint, writer.report)
 
 
 def created_changes(listing: Listing, today: date) -> str:

@@ -389,16 +389,22 @@ def test_reimport_with_changes_keeps_derived_data_right(session, importer):
 # --- validate_and_import: batches validated in Python while a database thread writes ------
 
 
+def add_pending_organization(session, name="Org Pending"):
+    """An organization that signed up and is not approved yet: its services are not published."""
+    session.execute(
+        text("INSERT INTO organization (name, kind, description, status, is_demo, created_at) "
+             "VALUES (:name, 'cso', '', 'pending', false, now())"),
+        {"name": name},
+    )  # fmt: skip
+
+
 def rows_of_one_org(n, org="Org Batches"):
     return [GOOD_ROW.replace("Org A,a-1", f"{org},b-{i}") for i in range(n)]
 
 
 def test_batches_write_what_one_import_writes_with_pending_orgs_and_confidential_places(session):
     first = first_new_id(session)
-    session.execute(
-        text("INSERT INTO organization (name, kind, description, status, is_demo, created_at) "
-             "VALUES ('Org Pending', 'cso', '', 'pending', false, now())")
-    )  # fmt: skip
+    add_pending_organization(session)
     rows = rows_of_one_org(4) + rows_of_one_org(3, org="Org Pending")
     rows[1] = rows[1].replace(",yes,no", ",yes,yes")  # a confidential shelter
     report = validate_and_import(session, read_listing_csv(csv_of(*rows)), batch_rows=2)
@@ -496,10 +502,7 @@ def test_a_first_load_builds_its_indexes_after_the_rows(session, monkeypatch):
     assert {name for name, _ in indexes} >= set(importer.DEFERRED_INDEXES)
     empty_directory(session)
     first = first_new_id(session)
-    session.execute(
-        text("INSERT INTO organization (name, kind, description, status, is_demo, created_at) "
-             "VALUES ('Org Pending', 'cso', '', 'pending', false, now())")
-    )  # fmt: skip
+    add_pending_organization(session)
     rows = rows_of_one_org(7) + rows_of_one_org(2, org="Org Pending")
     rows[1] = rows[1].replace(",yes,no", ",yes,yes")  # a confidential shelter
     rows[2] = rows[2].replace("14.9067,-92.2635", "9.9326,-84.0775").replace(",MX,", ",CR,")
