@@ -25,19 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.generate import load_towns  # noqa: E402
-from bench.run import app_path, gunicorn, libpq_url, query_points, ref_path, run_load  # noqa: E402
-
-TICK = os.sysconf("SC_CLK_TCK")
-
+from bench.run import app_path, gunicorn, libpq_url, process_cpu_s, query_points, ref_path, run_load  # noqa: E402
 
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (every thread), in seconds; 0 when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return process_cpu_s(pid) or 0.0
 
 
 def gunicorn_pids(port: int) -> list[int]:

@@ -106,3 +106,5 @@ def test_ogc_items_keep_their_etag_from_one_second_to_the_next(client, session, 
     assert again.status_code == 304
     html = client.get("/ogc/collections/services/items?f=html")
     assert html.headers["ETag"] != first.headers["ETag"]
+    html_again = client.get("/ogc/collections/services/items?f=html", headers={"If-None-Match": html.headers["ETag"]})
+    assert html_again.status_code == 304
