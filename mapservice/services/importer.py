@@ -26,7 +26,6 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from mapservice.services.history import COMMAND_LINE, SNAPSHOT_DOC, Actor
-from mapservice.services.coverage_rollup import count_directory_into_rollups
 from mapservice.services.csvsafe import is_hxl_row, restore_formula
 from mapservice.services.listings import COLUMNS, REQUIRED, Listing, load_vocabulary, parse_listing
 
@@ -528,7 +527,7 @@ class ListingWriter:
         the coverage rollups, if it deferred them."""
         if self._deferred_indexes:
             self.session.execute(text("SELECT set_config('mapservice.defer_coverage_rollup', 'off', true)"))
-            count_directory_into_rollups(self.session)
+            self.session.execute(text("SELECT coverage_rollup_add_directory()"))  # migration 0011
             self.session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
         for _, definition in self._deferred_indexes:
             self.session.execute(text(definition))

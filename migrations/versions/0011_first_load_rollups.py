@@ -5,12 +5,16 @@ The statement trigger on ``nearby_search`` INSERT adds each batch of a bulk impo
 is a hundred upserts of the same keys.  The trigger now stands aside while the
 transaction-local setting ``mapservice.defer_coverage_rollup`` is ``on``; the importer sets
 it only when the directory was empty, and counts every row of ``nearby_search`` into the
-rollups once before its savepoint ends (services/coverage_rollup.py).
+rollups once before its savepoint ends, with ``coverage_rollup_add_directory()``: the
+triggers' own delta (migration 0007's ``rollup_delta_sql``) over the whole table.
 
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-29
 """
+import importlib.util
+from pathlib import Path
+
 from alembic import op
 
 revision = "0011"
@@ -19,6 +23,13 @@ branch_labels = None
 depends_on = None
 
 DEFERRED = "current_setting('mapservice.defer_coverage_rollup', true) = 'on'"
+
+
+def _migration_0007():
+    spec = importlib.util.spec_from_file_location("m0007", Path(__file__).with_name("0007_coverage_rollup.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _insert_trigger(when: str) -> None:
@@ -32,7 +43,18 @@ def _insert_trigger(when: str) -> None:
 
 def upgrade():
     _insert_trigger(f"WHEN (NOT coalesce({DEFERRED}, false)) ")
+    rollups = _migration_0007()
+    statements = rollups.rollup_delta_sql(f"SELECT 1 AS sign, {rollups.ROLLUP_COLUMNS} FROM nearby_search")
+    op.execute(
+        f"""
+        CREATE FUNCTION coverage_rollup_add_directory() RETURNS void LANGUAGE plpgsql AS $$
+        BEGIN
+          {";".join(statements)};
+        END $$
+        """
+    )
 
 
 def downgrade():
+    op.execute("DROP FUNCTION coverage_rollup_add_directory()")
     _insert_trigger("")
