@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         servers = {}
         with contextlib.ExitStack() as stack:
             for who, (target, paths) in targets.items():
-                servers[who] = stack.enter_context(gunicorn(target, url, args.workers, "gthread", args.threads))
+                servers[who] = stack.enter_context(gunicorn(target, url, args.workers, "gthread", args.threads, connections))
                 run_load(servers[who], paths, connections, 3)  # warm: imports, pools, plans
             for _ in range(args.rounds):
                 for who, (_target, paths) in targets.items():

@@ -207,8 +207,15 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(target: str, url: str, workers: int, worker_class: str, threads: int):
-    """Serve ``target`` with gunicorn on a free 127.0.0.1 port; yields the port."""
+def gunicorn(target: str, url: str, workers: int, worker_class: str, threads: int, connections: int | None = None):
+    """Serve ``target`` with gunicorn on a free 127.0.0.1 port; yields the port.
+
+    ``connections``: the load generator's keep-alive connections, spread evenly over the
+    workers (each accepts at most its share, ``--worker-connections``), as a front proxy
+    spreading requests would.  Left to the kernel, one worker is handed 6 or all 8 of a
+    2-worker run's connections at random, and requests/s swings by a third from run to
+    run, for the reference as much as for the app.
+    """
     port = free_port()
     env = dict(
         os.environ,
@@ -221,6 +228,7 @@ def gunicorn(target: str, url: str, workers: int, worker_class: str, threads: in
         # high enough for one load generator on 127.0.0.1 (production: 300 per minute).
         MAPSERVICE_PUBLIC_RATE_LIMIT="10000000 per minute",
         REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"),
+        GUNICORN_THREADS=str(threads),  # gunicorn.conf.py sizes the connection pool from it
     )
     cmd = [
         str(Path(sys.executable).parent / "gunicorn"),
@@ -230,6 +238,7 @@ def gunicorn(target: str, url: str, workers: int, worker_class: str, threads: in
         "--worker-class", worker_class,
         "--threads", str(threads),
         "--log-level", "warning",
+        *(["--worker-connections", str(-(-connections // workers))] if connections else []),
         target,
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -460,8 +469,8 @@ def measure_throughput(url: str, points, worker_counts, seconds: float, worker_c
     ref_paths = [ref_path(lat, lon, None) for lat, lon in points]
     for workers in worker_counts:
         connections = max(4, workers * threads * 2)
-        with gunicorn("mapservice:create_app()", url, workers, worker_class, threads) as app_port, \
-                gunicorn("bench.reference:app", url, workers, worker_class, threads) as ref_port:  # fmt: skip
+        with gunicorn("mapservice:create_app()", url, workers, worker_class, threads, connections) as app_port, \
+                gunicorn("bench.reference:app", url, workers, worker_class, threads, connections) as ref_port:  # fmt: skip
             for port, paths in ((app_port, app_paths), (ref_port, ref_paths)):
                 warm_up(port, paths, connections)
             figures = {"app": [], "ref": []}

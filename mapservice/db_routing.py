@@ -66,3 +66,18 @@ def init_app(app: Flask) -> None:
             and "Authorization" not in request.headers
             and session_cookie not in request.cookies
         )
+
+
+def release_inherited_connections(app: Flask) -> None:
+    """Forget, without closing, every pooled connection of ``app``'s engines.
+
+    For a process forked from one that had already used the app (gunicorn's
+    ``preload_app``): the parent's connections are sockets both processes share, so the
+    child must neither use nor close them (closing would end the parent's session too).
+    The child's pools start empty and connect on first use.
+    """
+    from mapservice.extensions import db
+
+    with app.app_context():
+        for engine in db.engines.values():
+            engine.dispose(close=False)
