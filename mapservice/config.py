@@ -7,7 +7,11 @@ import warnings
 
 from mapservice.security import parse_proxy_fix
 
-DEFAULT_TILES_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+# Public maps draw the app's own outline basemap unless MAPSERVICE_TILES_URL names a tile
+# server: a visitor's browser would ask that server for the area around them.  Staff pages
+# (a CSO placing a service, an NTT officer) get street tiles by default.
+DEFAULT_STAFF_TILES_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+# Most tile servers draw OpenStreetMap data; MAPSERVICE_(STAFF_)TILES_ATTRIBUTION says otherwise.
 DEFAULT_TILES_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 # Where "Quick exit" sends a visitor: a neutral page that says nothing about this site.
 DEFAULT_QUICK_EXIT_URL = "https://www.google.com/search?q=clima"
@@ -60,8 +64,10 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         if env.get("DATABASE_REPLICA_URL")
         else None,
         "READ_STATEMENT_TIMEOUT_MS": int(env.get("MAPSERVICE_READ_STATEMENT_TIMEOUT_MS", "10000")),
-        "TILES_URL": env.get("MAPSERVICE_TILES_URL", DEFAULT_TILES_URL),
+        "TILES_URL": env.get("MAPSERVICE_TILES_URL", ""),
         "TILES_ATTRIBUTION": env.get("MAPSERVICE_TILES_ATTRIBUTION", DEFAULT_TILES_ATTRIBUTION),
+        "STAFF_TILES_URL": env.get("MAPSERVICE_STAFF_TILES_URL", DEFAULT_STAFF_TILES_URL),
+        "STAFF_TILES_ATTRIBUTION": env.get("MAPSERVICE_STAFF_TILES_ATTRIBUTION", DEFAULT_TILES_ATTRIBUTION),
         "QUICK_EXIT_URL": env.get("MAPSERVICE_QUICK_EXIT_URL", DEFAULT_QUICK_EXIT_URL),
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",

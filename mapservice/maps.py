@@ -4,7 +4,8 @@ Folium's default template links Leaflet, jQuery, Bootstrap, Font Awesome and
 awesome-markers from CDNs.  :func:`offline_map` builds a map that links only Leaflet
 (and, with :func:`marker_cluster`, Leaflet.markercluster), served by this app from the
 ``xstatic-leaflet`` and ``xstatic-leaflet-markercluster`` packages under ``/vendor/``;
-the only other request a map makes is for tiles (``TILES_URL``).
+the only other request a map makes is for tiles, when a tile server is configured
+(:func:`mapservice.security.map_tiles`).
 :func:`render_map_document` renders the HTML document, optionally standalone (assets
 inlined, for a download) and with the CSP nonce on inline scripts when the app has one.
 
@@ -22,6 +23,8 @@ import xstatic.pkg.leaflet
 import xstatic.pkg.leaflet_markercluster
 from flask import Blueprint, abort, current_app, send_from_directory, url_for
 from folium.plugins import FastMarkerCluster
+
+from mapservice.security import map_tiles
 
 VENDOR_DIRS: dict[str, Path] = {
     "leaflet": Path(xstatic.pkg.leaflet.BASE_DIR),
@@ -63,12 +66,9 @@ def offline_map(location: tuple[float, float], zoom_start: int = 6, **kwargs) ->
     m = folium.Map(location=location, zoom_start=zoom_start, tiles=None, control_scale=True, **kwargs)
     m.default_js = [("leaflet", vendor_url("leaflet", "leaflet.js"))]
     m.default_css = [("leaflet_css", vendor_url("leaflet", "leaflet.css"))]
-    folium.TileLayer(
-        tiles=current_app.config["TILES_URL"],
-        attr=current_app.config["TILES_ATTRIBUTION"],
-        name="OpenStreetMap",
-        control=False,
-    ).add_to(m)
+    tiles_url, attribution = map_tiles()
+    if tiles_url:
+        folium.TileLayer(tiles=tiles_url, attr=attribution, name="OpenStreetMap", control=False).add_to(m)
     return m
 
 

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, abort, current_app, has_request_context, request
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -162,6 +162,23 @@ def csp_nonce() -> str:
     return environ[NONCE_KEY]
 
 
+# Signed-in staff pages: their maps may use STAFF_TILES_URL (street tiles to place a service).
+STAFF_BLUEPRINTS = frozenset({"dashboard", "coverage"})
+
+
+def map_tiles() -> tuple[str, str]:
+    """The tile URL template and attribution of this request's maps.
+
+    Staff pages (the CSO dashboard, the NTT coverage pages) use ``STAFF_TILES_URL``; every
+    other page ``TILES_URL``, empty by default: public maps draw the outline basemap
+    (``/api/v1/basemap``) and make no request to another site.  Empty: no tiles.
+    """
+    config = current_app.config
+    if has_request_context() and request.blueprint in STAFF_BLUEPRINTS:
+        return config.get("STAFF_TILES_URL", ""), config.get("STAFF_TILES_ATTRIBUTION", "")
+    return config.get("TILES_URL", ""), config.get("TILES_ATTRIBUTION", "")
+
+
 def tile_source(tiles_url: str) -> str | None:
     """The CSP source expression for a Leaflet tile URL template (``None`` for same-origin).
 
@@ -225,7 +242,7 @@ def add_security_headers(response):
     """
     headers = response.headers
     headers.setdefault(
-        "Content-Security-Policy", content_security_policy(csp_nonce(), current_app.config.get("TILES_URL", ""))
+        "Content-Security-Policy", content_security_policy(csp_nonce(), map_tiles()[0])
     )
     for name, value in SECURITY_HEADERS.items():
         headers.setdefault(name, value)
@@ -315,6 +332,7 @@ def init_app(app: Flask) -> None:
     check_production_config(app)
     app.json = HardenedJSONProvider(app)
     app.add_template_global(csp_nonce)
+    app.add_template_global(map_tiles)
     app.before_request(refuse_oversized_body)
     app.after_request(add_security_headers)
     proxy = app.config.get("PROXY_FIX")

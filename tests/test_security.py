@@ -141,10 +141,18 @@ def test_every_response_carries_the_security_headers(client, path):
     assert csp["frame-ancestors"] == "'none'"
     assert csp["base-uri"] == "'none'"
     assert csp["object-src"] == "'none'"
-    assert csp["img-src"] == "'self' data: https://tile.openstreetmap.org"
+    assert csp["img-src"] == "'self' data:"  # public pages: the outline basemap, no tile server
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert "Strict-Transport-Security" not in response.headers
+
+
+def test_staff_pages_may_use_street_tiles_public_pages_never_by_default(app, client, login):
+    assert app.config["TILES_URL"] == ""
+    login("cso_editor")
+    assert csp_of(client.get("/dashboard/services/new"))["img-src"] == "'self' data: https://tile.openstreetmap.org"
+    assert csp_of(client.get("/map"))["img-src"] == "'self' data:"
+    assert csp_of(client.get("/api/v1/services/nearby?lat=14.906&lon=-92.263"))["img-src"] == "'self' data:"
 
 
 def test_hsts_only_over_https(client):

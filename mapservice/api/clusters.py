@@ -1,13 +1,17 @@
-"""Clustered public services for a map of a whole country (at most ~2,000 points)."""
+"""What public maps draw: clustered services for a whole country (at most ~2,000 points),
+and the outline basemap under them."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+import hashlib
+
+from flask import Response, current_app, jsonify, request
 
 from mapservice.api import bp
 from mapservice.api.openapi import openapi_doc
 from mapservice.api.params import bbox_param, code_param, int_param
 from mapservice.errors import APIError
 from mapservice.extensions import db
+from mapservice.queries.basemap import outline_basemap
 from mapservice.queries.clusters import MAX_CLUSTERS, clusters_in_box
 from mapservice.queries.vocabulary import vocabulary
 
@@ -34,3 +38,28 @@ def services_clusters():
             "max_clusters": MAX_CLUSTERS,
         }
     )
+
+
+# The boundaries and towns change only when the reference data is loaded again.
+BASEMAP_CACHE_SECONDS = 24 * 3600
+
+
+def outline_basemap_document() -> tuple[bytes, str]:
+    """The basemap's body and ETag, built once per process (about 0.7 s of PostGIS work)."""
+    cached = current_app.extensions.get("mapservice.basemap")
+    if cached is None:
+        body = outline_basemap(db.session).encode()
+        cached = (body, hashlib.sha1(body).hexdigest())
+        current_app.extensions["mapservice.basemap"] = cached
+    return cached
+
+
+@bp.get("/v1/basemap")
+@openapi_doc("The outline basemap public maps draw instead of third-party tiles", response="Basemap", media="application/geo+json", errors=())
+def basemap():
+    """The countries, their first-level boundaries and largest towns as GeoJSON (one day's caching)."""
+    body, etag = outline_basemap_document()
+    response = Response(body, mimetype="application/geo+json")
+    response.set_etag(etag)
+    response.headers["Cache-Control"] = f"public, max-age={BASEMAP_CACHE_SECONDS}"
+    return response.make_conditional(request)

@@ -113,6 +113,22 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "max_clusters": {"type": "integer"},
         },
     },  # fmt: skip
+    "Basemap": {
+        "type": "object",
+        "description": "GeoJSON FeatureCollection: a `country` polygon per country, one `areas` multi-line of the "
+                       "boundaries between first-level areas, a `town` point per town of 50,000 people or more",
+        "required": ["type", "features"],
+        "properties": {
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
+            "features": {"type": "array", "items": {
+                "type": "object", "required": ["type", "geometry", "properties"],
+                "properties": {"type": {"type": "string"}, "geometry": {"type": "object"}, "properties": {
+                    "type": "object", "required": ["kind"],
+                    "properties": {"kind": {"type": "string", "enum": ["country", "areas", "town"]},
+                                   "country": {"type": "string"}, "name": {"type": "string"},
+                                   "min_zoom": {"type": "integer", "description": "a town is named from this zoom"}}}}}},
+        },
+    },  # fmt: skip
     "Places": {
         "type": "array",
         "items": {

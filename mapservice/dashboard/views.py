@@ -116,7 +116,6 @@ def _render_form(values: dict, *, row: dict | None, errors: list[str], status: i
     return render_template(
         "dashboard/service_form.html", values=values, row=row, errors=errors, conflict=conflict,
         vocab=vocabulary(), countries=country_names(db.session, current_locale()), locale=current_locale(),
-        tiles_url=current_app.config["TILES_URL"], tiles_attribution=current_app.config["TILES_ATTRIBUTION"],
     ), status  # fmt: skip
 
 

@@ -30,7 +30,7 @@ from mapservice.queries.coverage import (
     unserved_places,
 )
 from mapservice.queries.vocabulary import vocabulary
-from mapservice.security import content_security_policy, csp_nonce
+from mapservice.security import content_security_policy, csp_nonce, map_tiles
 from mapservice.services.coverage_export import CSV_MIMETYPE, XLSX_MIMETYPE, Sheet, to_csv, to_xlsx
 
 DEFAULT_BEYOND_KM = 50.0
@@ -217,9 +217,7 @@ def coverage_map(country: str):
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     # The dashboard shows this document in an iframe: allow framing by our own pages only.
-    response.headers["Content-Security-Policy"] = content_security_policy(
-        csp_nonce(), current_app.config["TILES_URL"]
-    ).replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    response.headers["Content-Security-Policy"] = content_security_policy(csp_nonce(), map_tiles()[0]).replace("frame-ancestors 'none'", "frame-ancestors 'self'")
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 import folium
 from branca.element import MacroElement
-from flask import current_app, url_for
+from flask import url_for
 from flask_babel import gettext
 from folium.template import Template
 from markupsafe import Markup, escape
 
 from mapservice.public.presenters import distance_label
 from mapservice.queries.vocabulary import Vocabulary
+from mapservice.security import map_tiles
 
 
 class InertPopup(MacroElement):
@@ -93,15 +94,14 @@ REGION_BOUNDS = ((7.0, -118.5), (32.8, -77.0))
 
 def _base_map(lat: float, lon: float, zoom: int) -> folium.Map:
     """A Folium map that links nothing from a CDN (the page links Leaflet from the app, and
-    no jQuery/Bootstrap at all), with the configured tiles."""
+    no jQuery/Bootstrap at all), with the configured tiles; without any (the default), the
+    page's ``static/basemap.js`` draws the outline basemap."""
     fmap = folium.Map(location=[lat, lon], zoom_start=zoom, tiles=None, control_scale=True, prefer_canvas=False)
     fmap.default_js = []
     fmap.default_css = []
-    tiles_url = current_app.config.get("TILES_URL") or None
+    tiles_url, attribution = map_tiles()
     if tiles_url:
-        folium.TileLayer(
-            tiles=tiles_url, attr=current_app.config.get("TILES_ATTRIBUTION", ""), max_zoom=19,
-        ).add_to(fmap)  # fmt: skip
+        folium.TileLayer(tiles=tiles_url, attr=attribution, max_zoom=19).add_to(fmap)
     return fmap
 
 

@@ -2,8 +2,13 @@
 (function () {
   "use strict";
 
+  // Street tiles when the site names a tile server for staff pages, else the outline basemap.
   function tiles(map, el) {
-    L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+    if (el.dataset.tiles) {
+      L.tileLayer(el.dataset.tiles, { maxZoom: 19, attribution: el.dataset.attribution || "" }).addTo(map);
+    } else if (window.mapserviceOutline) {
+      window.mapserviceOutline(map, el.dataset.basemapUrl);
+    }
   }
 
   // The organization's services on a map (home page).

@@ -25,7 +25,7 @@ PASSWORD = "river stone lantern"
 @pytest.fixture
 def editor(app, monkeypatch):
     """A committed editor of a committed organization; everything it made is removed afterwards."""
-    monkeypatch.setitem(app.config, "TILES_URL", "/static/no-tiles/{z}/{x}/{y}.png")
+    monkeypatch.setitem(app.config, "STAFF_TILES_URL", "")  # the outline basemap: no tile server in tests
     with app.app_context():
         org = get_or_create_organization(db.session, ORG, "MX")
         create_user(db.session, EMAIL, PASSWORD, "cso_editor", organization=org)
@@ -99,6 +99,8 @@ def test_cso_flow_on_a_phone(app, editor, live_server):
         page.locator("#town-results button").first.click()
         assert page.input_value("#country") == "MX"
         town = (float(page.input_value("#latitude")), float(page.input_value("#longitude")))
+        page.wait_for_selector("#edit-map .leaflet-outline-pane path", state="attached")  # the outline basemap, no tiles
+        assert "Tapachula" in page.locator("#edit-map .leaflet-outline-labels-pane").inner_text()
         box = page.locator("#edit-map").bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 30)  # a tap on the map
         tapped = (float(page.input_value("#latitude")), float(page.input_value("#longitude")))

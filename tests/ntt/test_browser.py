@@ -23,7 +23,7 @@ PASSWORD = "harbour willow compass"
 @pytest.fixture
 def viewer(app, monkeypatch):
     """A committed NTT viewer of Honduras, removed afterwards."""
-    monkeypatch.setitem(app.config, "TILES_URL", "/static/no-tiles/{z}/{x}/{y}.png")
+    monkeypatch.setitem(app.config, "STAFF_TILES_URL", "/static/no-tiles/{z}/{x}/{y}.png")  # no tile server in tests
     with app.app_context():
         create_user(db.session, EMAIL, PASSWORD, "ntt_viewer", country="HN")
         db.session.commit()

@@ -96,10 +96,10 @@ def phone(chromium, site):
 
 
 @pytest.fixture
-def site(app, live_server, committed_services, monkeypatch):
+def site(app, live_server, committed_services):
     """The live server with a committed set of services around Tapachula (nearest first)."""
-    # Tiles from the app itself (they 404): no tile server is reached in tests.
-    monkeypatch.setitem(app.config, "TILES_URL", "/static/no-tiles/{z}/{x}/{y}.png")
+    # The default: no tile server, the app's outline basemap.
+    assert not app.config["TILES_URL"]
     ids = committed_services(
         listing(organization="Walk Org", name="Asesoría legal cercana", lat=14.9060, lon=-92.2633,
                 categories=["protection.legal"], phone="+529621234567", whatsapp="+529627654321",
@@ -165,6 +165,10 @@ def test_tapachula_walk_with_javascript(phone, site):
     assert page.locator(".leaflet-marker-icon").count() == 3
     # Screen-reader names on the map's markers.
     assert page.locator(".leaflet-marker-icon").first.get_attribute("alt").startswith("1. Asesoría legal cercana")
+    # The outline basemap under the markers: Mexico and Guatemala, their states, Tapachula named.
+    page.wait_for_selector(".leaflet-outline-pane path", state="attached")
+    assert page.locator(".leaflet-outline-pane path").count() >= 2
+    assert "Tapachula" in page.locator(".leaflet-outline-labels-pane").inner_text()
     p.shot("map")
     assert p.third_party() == [] and p.dialogs == []
     assert [e for e in p.errors if "404" not in e] == []  # the test tiles are 404s

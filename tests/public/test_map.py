@@ -14,6 +14,16 @@ def scripts(page: str) -> list[str]:
     return re.findall(r"<script[^>]*>(.*?)</script>", page, flags=re.S)
 
 
+def test_map_page_draws_the_outline_basemap_by_default(client, session):
+    make_services(session, listing(name="Uno"))
+    page = client.get(f"/map?{TAPACHULA}").get_data(as_text=True)
+    assert 'data-basemap-url="/api/v1/basemap"' in page
+    assert re.search(r'<script src="/static/basemap\.js\?v=[^"]+" defer>', page)
+    assert "L.tileLayer(" not in page
+    external = set(re.findall(r'https?://[^"\'\s)]+', page))
+    assert external == {"https://www.google.com/search?q=clima"}  # the quick-exit link, followed only on a tap
+
+
 def test_map_page_serves_everything_itself(client, session, app):
     make_services(session, listing(name="Uno"), listing(name="Dos", lat=14.92, confidential=True))
     original = app.config["TILES_URL"]
@@ -64,7 +74,7 @@ def test_hostile_text_stays_inert_in_the_map_script(client, session):
     popups = [json.loads(s) for s in re.findall(r'bindPopup\(("(?:[^"\\]|\\.)*")', map_script)]
     assert any("&lt;img src=x onerror=alert(3)&gt;" in p for p in popups)
     assert any("${alert(1)}" in p for p in popups)  # inert inside a JSON string
-    assert page.count("<script") == 4  # app.js, leaflet.js, the map, map.js (clusters)
+    assert page.count("<script") == 5  # app.js, leaflet.js, the map, basemap.js, map.js (clusters)
 
 
 def test_map_without_position_is_the_country_wide_map(client, session):
@@ -74,7 +84,7 @@ def test_map_without_position_is_the_country_wide_map(client, session):
     # clusters of what is on screen (at most 2,000 points, whatever the number of services).
     assert "L.map(" in page and "fitBounds" in page and "L.marker(" not in page
     assert "Svc 1" not in page
-    assert re.search(r'data-clusters-url="/api/v1/services/clusters"\s+data-category="protection"\s+data-country-wide', page)
+    assert re.search(r'data-clusters-url="/api/v1/services/clusters"\s+data-category="protection"\s+data-basemap-url="/api/v1/basemap"\s+data-country-wide', page)
     assert re.search(r'<script src="/static/map\.js\?v=\w+" defer>', page)
     # Without JavaScript the page still asks where the visitor is, with the plain forms.
     assert "Tell us where you are" in page and 'action="/search"' in page
