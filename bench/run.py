@@ -550,7 +550,8 @@ REGION_CLUSTERS = "/api/v1/services/clusters?bbox=-135,0,-67.5,33.75&zoom=2"
 def measure_first_load(port: int, lat: float, lon: float, results: Results) -> None:
     """Bytes a first visit downloads, compressed as a browser asks (br/gzip) and uncompressed:
     the page, its same-origin CSS/JS/images (Leaflet's marker images where the map has
-    markers), the clusters JSON of the country-wide map, and what the service worker that
+    markers), the clusters JSON of the country-wide map, the outline basemap a map draws
+    when no tile server is configured (the default), and what the service worker that
     app.js registers fetches on install (/sw.js and /offline; its assets are cached already).
     The page is asked for at canonical (3-decimal) coordinates, as the site's links write
     them; ``redirects`` counts the redirects followed (0 on the site's normal path).  Every
@@ -589,6 +590,7 @@ def first_load_of(port: int, path: str) -> dict[str, object]:
         assets += [urljoin(leaflet_css.split("?")[0], image) for image in LEAFLET_MARKER_IMAGES]
     if "data-country-wide" in page:
         assets.append(REGION_CLUSTERS)
+    assets += re.findall(r'data-basemap-url="([^"]+)"', page)  # the outline basemap basemap.js fetches
     if any(a.startswith("/static/app.js") for a in assets):  # it registers the service worker
         assets += ["/sw.js", "/offline"]
     for asset in dict.fromkeys(assets):
@@ -739,7 +741,7 @@ def render(results: Results) -> str:
             f"{c['services']:,} services sent as {c['points']:,} points (cap 2,000), {c['bytes']:,} bytes "
             f"({c['gzip_bytes']:,} gzipped); median {c['median_s'] * 1000:.0f} ms, max {c['max_s'] * 1000:.0f} ms over 5 calls."
         )
-    lines += ["", "## First load (page + same-origin CSS/JS/images + service worker install, br/gzip as Chromium asks)", "",
+    lines += ["", "## First load (page + same-origin CSS/JS/images + outline basemap + service worker install, br/gzip as Chromium asks)", "",
               "| page | requests | redirects | page on the wire | all on the wire | uncompressed | wire / uncompressed |",
               "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
     for page, fig in r.first_load.items():
