@@ -70,6 +70,8 @@ def config_from_env(environ: dict[str, str] | None = None, *, secret_key: str | 
         "STAFF_TILES_ATTRIBUTION": env.get("MAPSERVICE_STAFF_TILES_ATTRIBUTION", DEFAULT_TILES_ATTRIBUTION),
         "QUICK_EXIT_URL": env.get("MAPSERVICE_QUICK_EXIT_URL", DEFAULT_QUICK_EXIT_URL),
         "REDIS_URL": redis_url,
+        # Clusters of a large box (the country-wide map) are kept this long (mapservice/shared_cache.py).
+        "CLUSTERS_CACHE_SECONDS": int(env.get("MAPSERVICE_CLUSTERS_CACHE_SECONDS", "60")),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         # X-RateLimit-* headers cost two more round trips to the store per request, so
         # Flask-Limiter does not write them; consumers.py adds them where they help (writes,

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 import pytest
 from flask import g, has_app_context
@@ -14,6 +16,7 @@ from mapservice.config import normalize_database_url
 from mapservice.extensions import db
 from mapservice.provision import ensure_database
 from mapservice.services.seed import seed_reference
+from tests.pgcluster import free_port, wait_until
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql:///mapservice_test")
 
@@ -43,6 +46,7 @@ def app():
             "SQLALCHEMY_DATABASE_URI": normalize_database_url(TEST_DATABASE_URL),
             "RATELIMIT_STORAGE_URI": "memory://",
             "PUBLIC_RATE_LIMIT": "100000 per minute",  # tests that need the limit lower it
+            "CLUSTERS_CACHE_SECONDS": 0,  # each test sees its own services; tests of the cache turn it on
         }
     )
     app.test_client_class = FreshRequestClient
@@ -179,7 +183,6 @@ def throwaway_postgres(app):
     """A private PostgreSQL cluster (never the shared server) for tests that stop, kill or
     restore a database; its database ``mapservice`` is a copy of the migrated, seeded test
     database.  ``cluster.clone("mapservice", name)`` makes a fresh copy for one test."""
-    import subprocess
     import tempfile
 
     from tests.pgcluster import PG_BIN, ThrowawayPostgres
@@ -195,3 +198,40 @@ def throwaway_postgres(app):
         yield cluster
     finally:
         cluster.destroy()
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    """A throwaway redis-server (no persistence) on a free port; ``.stop()``/``.start()``."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+
+    class Redis:
+        port = free_port()
+        process: subprocess.Popen | None = None
+
+        def start(self):
+            self.process = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            assert wait_until(lambda: self.ping(), 10)
+
+        def ping(self) -> bool:
+            result = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
+            return result.stdout.strip() == "PONG"
+
+        def keys(self) -> int:
+            result = subprocess.run(["redis-cli", "-p", str(self.port), "dbsize"], capture_output=True, text=True)
+            return int(result.stdout.strip() or 0)
+
+        def stop(self):
+            if self.process is not None:
+                self.process.kill()
+                self.process.wait(10)
+                self.process = None
+
+    redis = Redis()
+    redis.start()
+    yield redis
+    redis.stop()

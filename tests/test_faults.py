@@ -8,7 +8,6 @@ import io
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,43 +39,6 @@ def http(base: str, path: str, method: str = "GET", body: dict | None = None, he
             return response.status, response.headers, response.read().decode()
     except urllib.error.HTTPError as err:
         return err.code, err.headers, err.read().decode()
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    """A throwaway redis-server (no persistence) on a free port; ``.stop()``/``.start()``."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-
-    class Redis:
-        port = free_port()
-        process: subprocess.Popen | None = None
-
-        def start(self):
-            self.process = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            )  # fmt: skip
-            assert wait_until(lambda: self.ping(), 10)
-
-        def ping(self) -> bool:
-            result = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
-            return result.stdout.strip() == "PONG"
-
-        def keys(self) -> int:
-            result = subprocess.run(["redis-cli", "-p", str(self.port), "dbsize"], capture_output=True, text=True)
-            return int(result.stdout.strip() or 0)
-
-        def stop(self):
-            if self.process is not None:
-                self.process.kill()
-                self.process.wait(10)
-                self.process = None
-
-    redis = Redis()
-    redis.start()
-    yield redis
-    redis.stop()
 
 
 @pytest.fixture(scope="module")

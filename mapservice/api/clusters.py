@@ -3,8 +3,9 @@ and the outline basemap under them."""
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 
-from flask import Response, current_app, jsonify, request
+from flask import Response, current_app, request
 
 from mapservice.api import bp
 from mapservice.api.openapi import openapi_doc
@@ -14,6 +15,11 @@ from mapservice.extensions import db
 from mapservice.queries.basemap import outline_basemap
 from mapservice.queries.clusters import MAX_CLUSTERS, clusters_in_box
 from mapservice.queries.vocabulary import vocabulary
+from mapservice.shared_cache import cache_key, cached_text
+
+# A box this large (square degrees, about 200 × 200 km) reads many rows, and tells nothing
+# about where a visitor is: its clusters are kept for CLUSTERS_CACHE_SECONDS (shared_cache).
+CACHED_BOX_DEGREES2 = 4.0
 
 
 @bp.get("/v1/services/clusters")
@@ -27,17 +33,26 @@ def services_clusters():
         raise APIError("invalid_parameter", "bbox must not cross the antimeridian")
     zoom = int_param(request.args, "zoom", 0, 18, 6)
     category = code_param(request.args, "category", vocabulary().category_codes)
-    result = clusters_in_box(
-        db.session, bbox, zoom, category=category, hide_after_days=current_app.config["VERIFY_HIDE_DAYS"]
-    )
-    return jsonify(
-        {
-            "clusters": result.clusters,
-            "total": result.total,
-            "cell_degrees": round(result.cell_degrees, 6),
-            "max_clusters": MAX_CLUSTERS,
-        }
-    )
+    hide_after_days = current_app.config["VERIFY_HIDE_DAYS"]
+
+    def clusters_json() -> str:
+        result = clusters_in_box(db.session, bbox, zoom, category=category, hide_after_days=hide_after_days)
+        return current_app.json.dumps(
+            {
+                "clusters": result.clusters,
+                "total": result.total,
+                "cell_degrees": round(result.cell_degrees, 6),
+                "max_clusters": MAX_CLUSTERS,
+            }
+        )
+
+    seconds = current_app.config["CLUSTERS_CACHE_SECONDS"]
+    if seconds > 0 and (bbox[2] - bbox[0]) * (bbox[3] - bbox[1]) >= CACHED_BOX_DEGREES2:
+        key = cache_key("clusters", bbox, zoom, category, hide_after_days, date.today())
+        body = cached_text(key, seconds, clusters_json)
+    else:
+        body = clusters_json()
+    return Response(body + "\n", mimetype="application/json")
 
 
 # The boundaries and towns change only when the reference data is loaded again.
