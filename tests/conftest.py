@@ -178,6 +178,49 @@ def live_server(app):
         thread.join(timeout=5)
 
 
+@pytest.fixture(scope="module")
+def chromium():
+    """One headless Debian Chromium for the module (never a downloaded browser)."""
+    if shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which("chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def local_page(chromium, live_server):
+    """``local_page(**context_options)`` → ``(page, outside)``: a page of a new browser
+    context in which every request to another host than the live server is refused and
+    listed in ``outside`` (nothing reaches the internet; the test asserts it stays empty)."""
+    contexts = []
+
+    def open_page(**options):
+        context = chromium.new_context(**options)
+        contexts.append(context)
+        outside: list[str] = []
+
+        def local_only(route):
+            if route.request.url.startswith(live_server):
+                route.continue_()
+            else:
+                outside.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", local_only)
+        return context.new_page(), outside
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
 @pytest.fixture(scope="session")
 def throwaway_postgres(app):
     """A private PostgreSQL cluster (never the shared server) for tests that stop, kill or

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import pytest
 from sqlalchemy import text
@@ -57,85 +56,63 @@ def _km(a, b):
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (make test installs it)")
-def test_cso_flow_on_a_phone(app, editor, live_server):
-    from playwright.sync_api import sync_playwright
+def test_cso_flow_on_a_phone(editor, live_server, local_page):
+    page, outside = local_page(viewport={"width": 360, "height": 740}, locale="es-MX")
+    csp_errors = []
+    page.on("console", lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(viewport={"width": 360, "height": 740}, locale="es-MX")
-        outside = []
+    # Sign in.
+    page.goto(f"{live_server}/login")
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("form.stack button[type=submit]")
+    page.wait_for_url(f"{live_server}/dashboard/")
 
-        def local_only(route):
-            if route.request.url.startswith(live_server):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
+    # Add a service: find the town, then tap the map next to it.
+    page.click("text=Agregar un servicio")  # the browser asks for Spanish (es-MX)
+    page.fill("#service_name", "Asesoría legal en el navegador")
+    page.check("input[name=categories][value='protection.legal']")
+    page.fill("#town", "Tapachula")
+    page.click("#town-go")
+    page.locator("#town-results button").first.click()
+    assert page.input_value("#country") == "MX"
+    town = (float(page.input_value("#latitude")), float(page.input_value("#longitude")))
+    page.wait_for_selector("#edit-map .leaflet-outline-pane path", state="attached")  # the outline basemap, no tiles
+    assert "Tapachula" in page.locator("#edit-map .leaflet-outline-labels-pane").inner_text()
+    box = page.locator("#edit-map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 30)  # a tap on the map
+    tapped = (float(page.input_value("#latitude")), float(page.input_value("#longitude")))
+    assert tapped != town and _km(tapped, town) < 1
+    page.fill("#address", "Calle del Navegador 7")
+    page.click("form.service-form button[type=submit]")
+    page.wait_for_url(f"{live_server}/dashboard/")
+    assert "Asesoría legal en el navegador" in page.content()
 
-        context.route("**/*", local_only)
-        page = context.new_page()
-        csp_errors = []
-        # Leaflet blanks an aborted tile with a 1x1 data: GIF, which img-src refuses (harmless).
-        page.on("console", lambda m: csp_errors.append(m.text)
-                if "Content Security Policy" in m.text and "data:image/gif" not in m.text else None)  # fmt: skip
+    # It is in public search, with its exact point.
+    page.goto(f"{live_server}/search?lat={tapped[0]}&lon={tapped[1]}&lang=es")
+    link = page.locator(".result h2 a", has_text="Asesoría legal en el navegador")
+    assert link.count() == 1
+    service_id = int(link.first.get_attribute("href").rstrip("/").split("/")[-1])
+    public = json.loads(page.context.request.get(f"{live_server}/api/v1/services/{service_id}").text())
+    assert public["location"]["approximate"] is False
+    assert _km((public["location"]["lat"], public["location"]["lon"]), tapped) < 0.01
 
-        # Sign in.
-        page.goto(f"{live_server}/login")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.click("form.stack button[type=submit]")
-        page.wait_for_url(f"{live_server}/dashboard/")
+    # Mark it confidential: the public point moves 1.5-3 km away and the address disappears.
+    page.goto(f"{live_server}/dashboard/services/{service_id}/edit")
+    page.check("input[name=confidential]")
+    page.click("form.service-form button[type=submit]")
+    page.wait_for_url(f"{live_server}/dashboard/")
+    public = json.loads(page.context.request.get(f"{live_server}/api/v1/services/{service_id}").text())
+    moved = _km((public["location"]["lat"], public["location"]["lon"]), tapped)
+    assert public["location"]["approximate"] is True and public["location"]["address"] is None
+    assert 1.4 < moved < 3.1
+    page.goto(f"{live_server}/services/{service_id}")
+    assert "Calle del Navegador" not in page.content()
 
-        # Add a service: find the town, then tap the map next to it.
-        page.click("text=Agregar un servicio")  # the browser asks for Spanish (es-MX)
-        page.fill("#service_name", "Asesoría legal en el navegador")
-        page.check("input[name=categories][value='protection.legal']")
-        page.fill("#town", "Tapachula")
-        page.click("#town-go")
-        page.locator("#town-results button").first.click()
-        assert page.input_value("#country") == "MX"
-        town = (float(page.input_value("#latitude")), float(page.input_value("#longitude")))
-        page.wait_for_selector("#edit-map .leaflet-outline-pane path", state="attached")  # the outline basemap, no tiles
-        assert "Tapachula" in page.locator("#edit-map .leaflet-outline-labels-pane").inner_text()
-        box = page.locator("#edit-map").bounding_box()
-        page.mouse.click(box["x"] + box["width"] / 2 + 40, box["y"] + box["height"] / 2 + 30)  # a tap on the map
-        tapped = (float(page.input_value("#latitude")), float(page.input_value("#longitude")))
-        assert tapped != town and _km(tapped, town) < 1
-        page.fill("#address", "Calle del Navegador 7")
-        page.click("form.service-form button[type=submit]")
-        page.wait_for_url(f"{live_server}/dashboard/")
-        assert "Asesoría legal en el navegador" in page.content()
+    # Its history: created, then changed (confidential false → true).
+    page.goto(f"{live_server}/dashboard/services/{service_id}/history")
+    history = page.locator("ol.history").inner_text()
+    assert "Creado" in history and "Modificado" in history and "confidential" in history
 
-        # It is in public search, with its exact point.
-        page.goto(f"{live_server}/search?lat={tapped[0]}&lon={tapped[1]}&lang=es")
-        link = page.locator(".result h2 a", has_text="Asesoría legal en el navegador")
-        assert link.count() == 1
-        service_id = int(link.first.get_attribute("href").rstrip("/").split("/")[-1])
-        public = json.loads(context.request.get(f"{live_server}/api/v1/services/{service_id}").text())
-        assert public["location"]["approximate"] is False
-        assert _km((public["location"]["lat"], public["location"]["lon"]), tapped) < 0.01
-
-        # Mark it confidential: the public point moves 1.5-3 km away and the address disappears.
-        page.goto(f"{live_server}/dashboard/services/{service_id}/edit")
-        page.check("input[name=confidential]")
-        page.click("form.service-form button[type=submit]")
-        page.wait_for_url(f"{live_server}/dashboard/")
-        public = json.loads(context.request.get(f"{live_server}/api/v1/services/{service_id}").text())
-        moved = _km((public["location"]["lat"], public["location"]["lon"]), tapped)
-        assert public["location"]["approximate"] is True and public["location"]["address"] is None
-        assert 1.4 < moved < 3.1
-        page.goto(f"{live_server}/services/{service_id}")
-        assert "Calle del Navegador" not in page.content()
-
-        # Its history: created, then changed (confidential false → true).
-        page.goto(f"{live_server}/dashboard/services/{service_id}/history")
-        history = page.locator("ol.history").inner_text()
-        assert "Creado" in history and "Modificado" in history and "confidential" in history
-
-        assert outside == [], outside  # nothing but the app was ever requested
-        assert csp_errors == [], csp_errors
-        browser.close()
+    assert outside == [], outside  # nothing but the app was ever requested
+    assert csp_errors == [], csp_errors

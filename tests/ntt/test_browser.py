@@ -6,8 +6,6 @@ leaves 127.0.0.1.
 """
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from sqlalchemy import text
 
@@ -35,39 +33,19 @@ def viewer(app, monkeypatch):
         db.session.remove()
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (make test installs it)")
 @pytest.mark.parametrize("width,height", [(1366, 900), (360, 740)])
-def test_dashboard_in_a_browser(app, viewer, live_server, width, height, tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    outside: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        context = browser.new_context(viewport={"width": width, "height": height})
-
-        def local_only(route):
-            if route.request.url.startswith(live_server):
-                route.continue_()
-            else:
-                outside.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", local_only)
-        page = context.new_page()
-        page.goto(f"{live_server}/login")
-        page.fill("input[name=email]", EMAIL)
-        page.fill("input[name=password]", PASSWORD)
-        page.click("main form button[type=submit]")
-        page.goto(f"{live_server}/coverage/HN?category=protection.legal&lang=es")
-        assert page.locator("h1").inner_text().strip()
-        map_frame = page.frame_locator(".cov-map iframe")
-        map_frame.locator(".leaflet-container").wait_for()
-        assert map_frame.locator(".leaflet-overlay-pane canvas").count() >= 1  # areas and towns, drawn
-        assert map_frame.locator(".leaflet-control-layers-overlays label").count() >= 2
-        assert page.evaluate("document.documentElement.scrollWidth") <= width
-        page.screenshot(path=str(tmp_path / f"coverage-{width}.png"), full_page=True)
-        browser.close()
+def test_dashboard_in_a_browser(viewer, live_server, local_page, width, height, tmp_path):
+    page, outside = local_page(viewport={"width": width, "height": height})
+    page.goto(f"{live_server}/login")
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main form button[type=submit]")
+    page.goto(f"{live_server}/coverage/HN?category=protection.legal&lang=es")
+    assert page.locator("h1").inner_text().strip()
+    map_frame = page.frame_locator(".cov-map iframe")
+    map_frame.locator(".leaflet-container").wait_for()
+    assert map_frame.locator(".leaflet-overlay-pane canvas").count() >= 1  # areas and towns, drawn
+    assert map_frame.locator(".leaflet-control-layers-overlays label").count() >= 2
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.screenshot(path=str(tmp_path / f"coverage-{width}.png"), full_page=True)
     assert outside == []

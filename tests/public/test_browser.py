@@ -26,20 +26,6 @@ HOSTILE = ["${alert(1)}", "x\\`;alert(2);//", "<img src=x onerror=alert(3)>", "<
 WEIGHT_BUDGET = 100_000
 
 
-@pytest.fixture(scope="module")
-def chromium():
-    """One headless Debian Chromium for the module."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=shutil.which("chromium"),
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield browser
-        browser.close()
-
-
 class Phone:
     """A phone-sized browser context that records every request, dialog and console error."""
 
