@@ -16,6 +16,7 @@ import folium
 from branca.element import MacroElement
 from flask import url_for
 from flask_babel import gettext
+from folium.map import FitBounds
 from folium.template import Template
 from markupsafe import Markup, escape
 
@@ -105,6 +106,15 @@ def _base_map(lat: float, lon: float, zoom: int) -> folium.Map:
     return fmap
 
 
+def _fit_view(fmap: folium.Map, bounds: list[list[float]], **options) -> None:
+    """``fmap.fit_bounds(bounds, **options)`` without the zoom animation: ``static/map.js``
+    reads the map's zoom as soon as it runs, and a fit still animating would give it the
+    zoom from before the fit (then a second clusters request at the right one)."""
+    fit = FitBounds(bounds, **options)
+    fit.options["animate"] = False
+    fmap.add_child(fit)
+
+
 def _script(fmap: folium.Map) -> MapScript:
     figure = fmap.get_root()
     figure.render()
@@ -117,7 +127,7 @@ def region_map() -> MapScript:
     phone never receives more than the clusters of its screen, however many services there are."""
     (south, west), (north, east) = REGION_BOUNDS
     fmap = _base_map((south + north) / 2, (west + east) / 2, 4)
-    fmap.fit_bounds([[south, west], [north, east]])
+    _fit_view(fmap, [[south, west], [north, east]])
     return _script(fmap)
 
 
@@ -161,5 +171,5 @@ def results_map(lat: float, lon: float, results: list[dict], radius_km: float | 
         points = [[float(r["lat"]), float(r["lon"])] for r in results] + [[lat, lon]]
         south, west = min(p[0] for p in points), min(p[1] for p in points)
         north, east = max(p[0] for p in points), max(p[1] for p in points)
-        fmap.fit_bounds([[south, west], [north, east]], padding=(24, 24), max_zoom=16)
+        _fit_view(fmap, [[south, west], [north, east]], padding=(24, 24), max_zoom=16)
     return _script(fmap)

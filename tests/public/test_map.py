@@ -43,6 +43,7 @@ def test_map_page_serves_everything_itself(client, session, app):
     for forbidden in ("cdn.", "jquery", "bootstrap", "awesome-markers", "unpkg", "jsdelivr"):
         assert forbidden not in page.lower()
     assert "L.map(" in page and "L.marker(" in page and "L.circle(" in page
+    assert re.search(r'fitBounds\([^;]*"animate": false', page)
     assert "Map of the 2 nearest services" in page
     assert '"alt": "1. Uno, 0 m"' in page or '"alt": "1. Uno,' in page
     assert "Approximate area" in page
@@ -83,6 +84,7 @@ def test_map_without_position_is_the_country_wide_map(client, session):
     # The whole region, no service in the page itself: static/map.js asks the server for
     # clusters of what is on screen (at most 2,000 points, whatever the number of services).
     assert "L.map(" in page and "fitBounds" in page and "L.marker(" not in page
+    assert re.search(r'fitBounds\([^;]*"animate": false', page)  # map.js reads the fitted zoom at once
     assert "Svc 1" not in page
     assert re.search(r'data-clusters-url="/api/v1/services/clusters"\s+data-category="protection"\s+data-basemap-url="/api/v1/basemap"\s+data-country-wide', page)
     assert re.search(r'<script src="/static/map\.js\?v=\w+" defer>', page)
