@@ -90,7 +90,7 @@ def compressed_file(path: Path, encoding: str) -> bytes:
     return _compress(path.read_bytes(), encoding, strong=False)
 
 
-def _wanted_encoding() -> str | None:
+def wanted_encoding() -> str | None:
     """``br`` or ``gzip``, whichever the client accepts and prefers (brotli on a tie)."""
     accepted = request.accept_encodings
     br, gz = accepted.quality("br"), accepted.quality("gzip")
@@ -121,7 +121,7 @@ def precompressed(app: Flask, response: Response) -> Response:
     ):
         return response
     response.vary.add("Accept-Encoding")
-    encoding = _wanted_encoding()
+    encoding = wanted_encoding()
     path = _served_file(app)
     if encoding is None or path is None or not path.is_file() or path.stat().st_size < MIN_COMPRESSED_BYTES:
         return response
