@@ -7,7 +7,6 @@ import hashlib
 from datetime import date
 
 import brotli
-
 from flask import Response, current_app, request
 
 from mapservice.api import bp

@@ -217,7 +217,8 @@ def coverage_map(country: str):
         response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     response.headers["Cache-Control"] = "private, no-store"
     # The dashboard shows this document in an iframe: allow framing by our own pages only.
-    response.headers["Content-Security-Policy"] = content_security_policy(csp_nonce(), map_tiles()[0]).replace("frame-ancestors 'none'", "frame-ancestors 'self'")
+    policy = content_security_policy(csp_nonce(), map_tiles()[0])
+    response.headers["Content-Security-Policy"] = policy.replace("frame-ancestors 'none'", "frame-ancestors 'self'")
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     return response
 

@@ -1,6 +1,6 @@
 /* The outline basemap, drawn under a Leaflet map when the site names no tile server: the
    seven countries, the boundaries of their states, departments and provinces, and the names
-   of the largest towns as the map zooms in (GET /api/v1/basemap, about 40 kB once, then
+   of the largest towns as the map zooms in (GET /api/v1/basemap, about 25 kB once, then
    from the browser's cache).  No request leaves the site, so no tile server learns which
    area a visitor looks at.  Town names are set as text, never as HTML.
    Every map holder with data-basemap-url gets it: Folium maps (their Leaflet map is the
