@@ -24,7 +24,7 @@ Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-29
 """
-from alembic import op
+from alembic import context, op
 
 revision = "0010"
 down_revision = "0009"
@@ -67,59 +67,28 @@ DOC_VALUES = """,
                                   s.last_verified, s.description, l.declared_country,
                                   s.is_demo OR o.is_demo)"""
 
-# refresh_nearby_search() as migrations 0007 and 0008 left it, with room for the documents.
-REFRESH_NEARBY_SEARCH = """
-CREATE OR REPLACE FUNCTION refresh_nearby_search(ids int[]) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-  IF cardinality(ids) > 5000 THEN
-    -- A bulk write (an import) has just filled these tables in this transaction:
-    -- without fresh statistics the planner joins 100,000 new rows as if they were
-    -- a handful, and a plan guessed wrong costs minutes instead of a second.
-    ANALYZE service (id, organization_id, status, deleted_at);
-    ANALYZE service_at_location (service_id, location_id);
-    ANALYZE location (id);
-  END IF;
-  -- Dynamic SQL: planned for this call's ids (index probes for a few, hash joins
-  -- for an import), never a generic plan.  Every row of each service is deleted and
-  -- re-inserted (the coverage rollups count on it).
-  EXECUTE 'DELETE FROM nearby_search WHERE service_id = ANY($1)' USING ids;
-  EXECUTE $sql$
-    INSERT INTO nearby_search (sal_id, service_id, public_geom, category_keys,
-                               populations, languages, last_verified, organization_id, declared_country, public_area_code{columns})
-    SELECT sal.id, s.id, l.public_geom, category_keys(s.categories), s.populations,
-           s.languages, s.last_verified, s.organization_id, l.declared_country, l.public_area_code{values}
-      FROM service s
-      JOIN organization o ON o.id = s.organization_id
-      JOIN service_at_location sal ON sal.service_id = s.id
-      JOIN location l ON l.id = sal.location_id
-     WHERE s.id = ANY($1)
-       AND s.status = 'active' AND s.deleted_at IS NULL AND o.status = 'approved'
-  $sql$ USING ids;
-END
-$$
-"""
-
-NEARBY_SEARCH_FROM_LOCATION = """
-CREATE OR REPLACE FUNCTION nearby_search_from_location() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM refresh_nearby_search(ARRAY(SELECT DISTINCT x.id FROM (
-    SELECT sal.service_id FROM service_at_location sal WHERE sal.location_id IN (
-      SELECT n.id FROM changed n JOIN previous p ON p.id = n.id
-       WHERE {changed})) AS x(id)));
-  RETURN NULL;
-END $$
-"""
-# Only what nearby_search holds matters (the bulk import's admin-area fill updates every
-# location it wrote, and must not refresh them all a second time).
-LOCATION_CHANGED_0007 = (
-    "(n.public_geom, n.public_area_code, n.declared_country) "
-    "IS DISTINCT FROM (p.public_geom, p.public_area_code, p.declared_country)"
-)
+# The location trigger's test of migration 0007, with the address added (it is in the document).
 LOCATION_CHANGED = (
     "(n.public_geom, n.public_area_code, n.declared_country, n.address) "
     "IS DISTINCT FROM (p.public_geom, p.public_area_code, p.declared_country, p.address)"
 )
+
+
+def _migration(revision: str):
+    """An earlier migration's module, as alembic loaded it."""
+    return context.script.get_revision(revision).module
+
+
+def _refresh_nearby_search(columns: str, values: str) -> str:
+    """refresh_nearby_search() as migrations 0007 and 0008 left it, with ``columns`` and
+    ``values`` added to its insert."""
+    m0007, m0008 = _migration("0007"), _migration("0008")
+    sql = m0007.REFRESH_NEARBY_SEARCH.format(
+        columns=m0007.COVERAGE_COLUMNS + columns, values=m0007.COVERAGE_VALUES + values
+    )
+    for before, after in zip(m0008.ANALYZE_TABLES, m0008.ANALYZE_JOIN_COLUMNS):
+        sql = sql.replace(before, after)
+    return sql
 
 
 def upgrade():
@@ -136,13 +105,14 @@ def upgrade():
         """
     )
     op.execute("ALTER TABLE nearby_search ALTER COLUMN doc_head SET NOT NULL, ALTER COLUMN doc_tail SET NOT NULL")
-    op.execute(REFRESH_NEARBY_SEARCH.format(columns=", doc_head, doc_tail", values=DOC_VALUES))
-    op.execute(NEARBY_SEARCH_FROM_LOCATION.format(changed=LOCATION_CHANGED))
+    op.execute(_refresh_nearby_search(", doc_head, doc_tail", DOC_VALUES))
+    op.execute(_migration("0007").NEARBY_SEARCH_FROM_LOCATION.format(changed=LOCATION_CHANGED))
 
 
 def downgrade():
-    op.execute(NEARBY_SEARCH_FROM_LOCATION.format(changed=LOCATION_CHANGED_0007))
-    op.execute(REFRESH_NEARBY_SEARCH.format(columns="", values=""))
+    m0007 = _migration("0007")
+    op.execute(m0007.NEARBY_SEARCH_FROM_LOCATION.format(changed=m0007.LOCATION_CHANGED))
+    op.execute(_refresh_nearby_search("", ""))
     op.execute("ALTER TABLE nearby_search DROP COLUMN doc_head, DROP COLUMN doc_tail")
     op.execute("DROP FUNCTION nearby_search_doc_head(int, text, int, text, varchar[])")
     op.execute(

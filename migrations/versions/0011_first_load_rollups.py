@@ -12,10 +12,7 @@ Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-29
 """
-import importlib.util
-from pathlib import Path
-
-from alembic import op
+from alembic import context, op
 
 revision = "0011"
 down_revision = "0010"
@@ -25,11 +22,9 @@ depends_on = None
 DEFERRED = "current_setting('mapservice.defer_coverage_rollup', true) = 'on'"
 
 
-def _migration_0007():
-    spec = importlib.util.spec_from_file_location("m0007", Path(__file__).with_name("0007_coverage_rollup.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _migration(revision: str):
+    """An earlier migration's module, as alembic loaded it."""
+    return context.script.get_revision(revision).module
 
 
 def _insert_trigger(when: str) -> None:
@@ -43,7 +38,7 @@ def _insert_trigger(when: str) -> None:
 
 def upgrade():
     _insert_trigger(f"WHEN (NOT coalesce({DEFERRED}, false)) ")
-    rollups = _migration_0007()
+    rollups = _migration("0007")
     statements = rollups.rollup_delta_sql(f"SELECT 1 AS sign, {rollups.ROLLUP_COLUMNS} FROM nearby_search")
     op.execute(
         f"""
