@@ -1,21 +1,15 @@
-"""What public maps draw: clustered services for a whole country (at most ~2,000 points),
-and the outline basemap under them."""
+"""Clustered public services for a map of a whole country (at most ~2,000 points)."""
 from __future__ import annotations
 
-import gzip
-import hashlib
 from datetime import date
 
-import brotli
 from flask import Response, current_app, request
 
 from mapservice.api import bp
 from mapservice.api.openapi import openapi_doc
 from mapservice.api.params import bbox_param, code_param, int_param
-from mapservice.assets import wanted_encoding
 from mapservice.errors import APIError
 from mapservice.extensions import db
-from mapservice.queries.basemap import outline_basemap
 from mapservice.queries.clusters import MAX_CLUSTERS, clusters_in_box
 from mapservice.queries.vocabulary import vocabulary
 from mapservice.shared_cache import cache_key, cached_text
@@ -56,35 +50,3 @@ def services_clusters():
     else:
         body = clusters_json()
     return Response(body + "\n", mimetype="application/json")
-
-
-# The boundaries and towns change only when the reference data is loaded again.
-BASEMAP_CACHE_SECONDS = 24 * 3600
-
-
-def outline_basemap_document() -> tuple[dict[str | None, bytes], str]:
-    """The basemap's bodies (plain, ``br``, ``gzip``) and ETag, built once per process:
-    about 0.7 s of PostGIS work, then 0.15 s to compress it as small as brotli can (25 kB
-    instead of 35 kB at the level used for answers made per request)."""
-    cached = current_app.extensions.get("mapservice.basemap")
-    if cached is None:
-        body = outline_basemap(db.session).encode()
-        bodies = {None: body, "br": brotli.compress(body, quality=11), "gzip": gzip.compress(body, 9, mtime=0)}
-        cached = (bodies, hashlib.sha1(body).hexdigest())
-        current_app.extensions["mapservice.basemap"] = cached
-    return cached
-
-
-@bp.get("/v1/basemap")
-@openapi_doc("The outline basemap public maps draw instead of third-party tiles", response="Basemap", media="application/geo+json", errors=())
-def basemap():
-    """The countries, their first-level boundaries and largest towns as GeoJSON (one day's caching)."""
-    bodies, etag = outline_basemap_document()
-    encoding = wanted_encoding()
-    response = Response(bodies[encoding], mimetype="application/geo+json")
-    response.vary.add("Accept-Encoding")
-    if encoding:
-        response.headers["Content-Encoding"] = encoding
-    response.set_etag(f"{etag}-{encoding}" if encoding else etag)
-    response.headers["Cache-Control"] = f"public, max-age={BASEMAP_CACHE_SECONDS}"
-    return response  # consumers.add_validators answers 304 to a matching If-None-Match

@@ -98,7 +98,7 @@ def known_category_key(code: str) -> int | None:
     return _category_keys.get(code)
 
 
-def _search_filter_sql(shape: "FilterShape", category_key: int | None = None) -> str:
+def _search_filter_sql(shape: FilterShape, category_key: int | None = None) -> str:
     """Conditions on ``nearby_search ns`` (public rows only; the category is an index condition)."""
     parts = ["ns.last_verified IS NULL OR ns.last_verified >= :verified_since"]
     if shape.category:
